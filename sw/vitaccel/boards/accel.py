@@ -1,0 +1,153 @@
+"""AcceleratorConfig: the hardware parameters of one accelerator build, derived from a board config.
+
+Derivation rules (defaults; every field can be overridden explicitly):
+- MAC array: half of the board's DSP slices go to the array; DSP48E2 packs two int8 MACs per slice (shared
+  operand), DSP48E1 one. The MAC count is rounded down to a power of two and shaped rows x cols with
+  cols = min(64, MACs) (64 = ViT head dim and a divisor of every ViT width we target) and rows = MACs / cols.
+- On-chip memory: 60 % of BRAM + URAM bytes; of that, 40 % weights (two ping-pong halves of 20 % each),
+  50 % activations, 10 % parameters (biases, requantization pairs, GELU/softmax tables, expert token lists).
+  Sizes are rounded down to a multiple of 4 KiB.
+- AXI: one master per HP port, port width from the board; DDR peak from the board.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from vitaccel.boards.config import BoardConfig, load_board
+from vitaccel.errors import ConfigError
+
+DSP_FRACTION_FOR_ARRAY = 0.5
+ONCHIP_FRACTION = 0.6
+WEIGHT_FRACTION, ACT_FRACTION, PARAM_FRACTION = 0.4, 0.5, 0.1
+MAX_COLS = 64
+BUFFER_GRANULE = 4096
+
+
+@dataclass(frozen=True)
+class AcceleratorConfig:
+    """Hardware parameters of one accelerator build (array shape, buffers in bytes, AXI, clock in MHz)."""
+
+    board: str
+    part: str
+    family: str
+    clock_mhz: float
+    array_rows: int
+    array_cols: int
+    macs_per_dsp: int
+    axi_data_bits: int
+    axi_ports: int
+    ddr_peak_gbps: float
+    weight_buffer_bytes: int  # ONE half of the double-buffered weight memory
+    act_buffer_bytes: int
+    param_buffer_bytes: int
+    max_tokens: int = 256
+    max_experts: int = 32
+
+    @property
+    def macs_per_cycle(self) -> int:
+        return self.array_rows * self.array_cols
+
+    @property
+    def array_dsps(self) -> int:
+        """DSP slices the MAC array needs."""
+        return -(-self.macs_per_cycle // self.macs_per_dsp)
+
+    @property
+    def peak_gmacs(self) -> float:
+        """Peak int8 GMAC/s of the array."""
+        return self.macs_per_cycle * self.clock_mhz / 1000.0
+
+    @property
+    def stream_gbps(self) -> float:
+        """Weight-streaming bandwidth, GB/s: the smaller of the AXI masters' peak and the DDR peak."""
+        return min(self.axi_ports * self.axi_data_bits / 8 * self.clock_mhz / 1000.0, self.ddr_peak_gbps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def config_hash(self) -> int:
+        """32-bit hash of every field (the hardware's CONFIG_HASH register; the runtime refuses a mismatch)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        return int.from_bytes(hashlib.sha256(blob).digest()[:4], "big")
+
+
+def _pow2_floor(n: int) -> int:
+    return 1 << (max(int(n), 1).bit_length() - 1)
+
+
+def _granule(n: float) -> int:
+    return int(n) // BUFFER_GRANULE * BUFFER_GRANULE
+
+
+def default_fields(board: BoardConfig) -> dict[str, Any]:
+    """The derived (non-overridden) AcceleratorConfig fields for a board."""
+    macs = _pow2_floor(int(board.dsp * DSP_FRACTION_FOR_ARRAY) * board.macs_per_dsp)
+    cols = min(MAX_COLS, macs)
+    budget = board.onchip_bytes * ONCHIP_FRACTION
+    return {
+        "board": board.name,
+        "part": board.part,
+        "family": board.family,
+        "clock_mhz": float(board.pl_clock_mhz),
+        "array_rows": macs // cols,
+        "array_cols": cols,
+        "macs_per_dsp": board.macs_per_dsp,
+        "axi_data_bits": board.hp_port_width_bits,
+        "axi_ports": board.hp_port_count,
+        "ddr_peak_gbps": board.ddr_peak_gbps,
+        "weight_buffer_bytes": _granule(budget * WEIGHT_FRACTION / 2),
+        "act_buffer_bytes": _granule(budget * ACT_FRACTION),
+        "param_buffer_bytes": _granule(budget * PARAM_FRACTION),
+    }
+
+
+_POW2_FIELDS = ("array_rows", "array_cols")
+_INT_FIELDS = (
+    "array_rows", "array_cols", "axi_ports", "weight_buffer_bytes", "act_buffer_bytes", "param_buffer_bytes",
+    "max_tokens", "max_experts",
+)
+
+
+def derive_accelerator_config(
+    board: BoardConfig | str, overrides: dict[str, Any] | None = None
+) -> AcceleratorConfig:
+    """AcceleratorConfig for a board (name, path or BoardConfig) with explicit `overrides` applied and checked."""
+    if not isinstance(board, BoardConfig):
+        board = load_board(board)
+    fields = default_fields(board)
+    names = {f.name for f in dataclasses.fields(AcceleratorConfig)}
+    fixed = {"board", "part", "family", "macs_per_dsp"}
+    for key, value in (overrides or {}).items():
+        if key not in names or key in fixed:
+            allowed = ", ".join(sorted(names - fixed))
+            raise ConfigError(f"unknown accelerator config override {key!r}; allowed: {allowed}")
+        if key in _INT_FIELDS:
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"override {key}={value!r}: expected a positive integer")
+            if key in _POW2_FIELDS and value & (value - 1):
+                raise ConfigError(f"override {key}={value}: expected a power of two")
+        elif key == "axi_data_bits":
+            if value not in (32, 64, 128, 256, 512):
+                raise ConfigError(f"override axi_data_bits={value!r}: expected one of 32, 64, 128, 256, 512")
+        elif key in ("clock_mhz", "ddr_peak_gbps") and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+        ):
+            raise ConfigError(f"override {key}={value!r}: expected a positive number")
+        fields[key] = value
+    cfg = AcceleratorConfig(**fields)
+    if cfg.array_dsps > board.dsp:
+        raise ConfigError(
+            f"board {board.name}: a {cfg.array_rows}x{cfg.array_cols} MAC array needs {cfg.array_dsps} DSP slices "
+            f"but the part has {board.dsp}"
+        )
+    onchip = cfg.act_buffer_bytes + 2 * cfg.weight_buffer_bytes + cfg.param_buffer_bytes
+    if onchip > board.onchip_bytes:
+        raise ConfigError(
+            f"board {board.name}: buffers need {onchip} bytes on chip but BRAM+URAM hold {board.onchip_bytes}"
+        )
+    return cfg
