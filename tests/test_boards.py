@@ -33,9 +33,10 @@ def test_all_boards_present_and_valid() -> None:
 
 def test_zcu102_default_accelerator() -> None:
     a = derive_accelerator_config("zcu102")
-    # half of 2520 DSPs x 2 int8 MACs per DSP48E2 = 2520 -> power of two 2048 = 32 x 64
-    assert (a.array_rows, a.array_cols, a.macs_per_cycle) == (32, 64, 2048)
-    assert a.array_dsps == 1024 and a.array_dsps <= 0.7 * 2520
+    # half of 2520 DSPs x 2 int8 MACs per DSP48E2 = 2520 -> power of two 2048 = 32 x 64, plus one token row
+    # so that 129 = 4 x 32 + 1 tokens tile without padding waste: 33 x 64
+    assert (a.array_rows, a.array_cols, a.macs_per_cycle) == (33, 64, 2112)
+    assert a.array_dsps == 1056 and a.array_dsps <= 0.7 * 2520
     assert a.clock_mhz == 300.0 and a.axi_data_bits == 128
     onchip = a.act_buffer_bytes + 2 * a.weight_buffer_bytes + a.param_buffer_bytes
     assert onchip <= 0.7 * 912 * BYTES_PER_BRAM36
@@ -50,7 +51,9 @@ def test_every_board_fits_its_budget(name: str) -> None:
     assert a.act_buffer_bytes + 2 * a.weight_buffer_bytes + a.param_buffer_bytes <= (
         b.bram36 * BYTES_PER_BRAM36 + b.uram * BYTES_PER_URAM
     )
-    assert a.macs_per_cycle & (a.macs_per_cycle - 1) == 0
+    assert a.array_cols & (a.array_cols - 1) == 0  # operand packing pairs columns
+    rows = a.array_rows - 1 if a.array_rows >= 9 else a.array_rows  # power of two (+1 CLS row when >= 8)
+    assert rows & (rows - 1) == 0
 
 
 def test_pynq_z2_uses_one_mac_per_dsp() -> None:
@@ -116,7 +119,7 @@ def test_cli_boards_json(capsys) -> None:
     names = [b["name"] for b in data["boards"]]
     assert names == sorted(EXPECTED)
     z = next(b for b in data["boards"] if b["name"] == "zcu102")
-    assert z["accelerator"]["macs_per_cycle"] == 2048
+    assert z["accelerator"]["macs_per_cycle"] == 2112
 
 
 def test_cli_bad_board_is_one_line_error(capsys) -> None:

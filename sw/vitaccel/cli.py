@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "disasm": ("vitaccel.isa.cli:disasm_cmd", "Disassemble a program (instruction stream) file."),
     "verify": ("vitaccel.verify:verify_cmd", "Check a backend (isa, csim, rtlsim) bit-exactly against the golden model."),
     "estimate": ("vitaccel.perf.cli:estimate_cmd", "Performance / roofline estimate (and --rtl resource estimate)."),
+    "bitstream": ("vitaccel.vivado.cli:bitstream_cmd", "Vivado block design + bitstream (.bit + .hwh) for a board."),
+    "run": ("vitaccel.runtime.cli:run_cmd", "Run images on a device (isa, csim, rtlsim, pynq) through the driver."),
     "hls": ("vitaccel.hlsgen.cli:hls_cmd", "Generate the Vitis HLS project (and run it when vitis_hls is present)."),
     "split": ("vitaccel.distributed.split_cli:split_cmd", "ED-ViT style class-wise split of a classifier over boards."),
     "serve": ("vitaccel.distributed.cli:serve_cmd", "Serve a (sub-)model over gRPC (Open Inference Protocol)."),

@@ -5,7 +5,7 @@ Everything that needs a part string, clock, resource budget or DDR bandwidth (HL
 estimators, runtime) calls `load_board` / `derive_accelerator_config` here.
 """
 
-from vitaccel.boards.accel import AcceleratorConfig, derive_accelerator_config
+from vitaccel.boards.accel import AcceleratorConfig, derive_accelerator_config, parse_overrides
 from vitaccel.boards.config import BoardConfig, board_dir, list_boards, load_board
 
 __all__ = [
@@ -15,4 +15,5 @@ __all__ = [
     "derive_accelerator_config",
     "list_boards",
     "load_board",
+    "parse_overrides",
 ]

@@ -3,10 +3,16 @@
 Derivation rules (defaults; every field can be overridden explicitly):
 - MAC array: half of the board's DSP slices go to the array; DSP48E2 packs two int8 MACs per slice (shared
   operand), DSP48E1 one. The MAC count is rounded down to a power of two and shaped rows x cols with
-  cols = min(64, MACs) (64 = ViT head dim and a divisor of every ViT width we target) and rows = MACs / cols.
-- On-chip memory: 60 % of BRAM + URAM bytes; of that, 40 % weights (two ping-pong halves of 20 % each),
-  50 % activations, 10 % parameters (biases, requantization pairs, GELU/softmax tables, expert token lists).
-  Sizes are rounded down to a multiple of 4 KiB.
+  cols = min(64, MACs) (64 = ViT head dim and a divisor of every ViT width we target) and rows = MACs / cols,
+  then ONE ROW IS ADDED when rows >= 8 (zcu102: 33 x 64). Why (ISA owner, docs/isa.md "Array shape"): rows hold
+  tokens, and ViT sequences are 2^n patches + 1 CLS token (129 for m3vit-tiny, 197 for vit-tiny, 65, 17);
+  32-row tiles pad 129 to 160 (81 % useful), 33-row tiles pad it to 132 (98 %) for 3 % more DSPs. Rows need
+  not be a power of two (the array is parameterised); cols must be (operand packing, 2 MACs per DSP48E2).
+- On-chip memory: 70 % of BRAM + URAM bytes (the rest for FIFOs, width converters and the shell); of that,
+  two weight ping-pong halves of 13 % each, 4 % parameters (route queues, constant tables), and 70 %
+  activations (sizes rounded down to 1 KiB). Why: weights stream through the halves in column chunks, so a half only has to hold one
+  64-column tile of the deepest layer (K = 768: 49 KB) and bigger halves only save DMA set-ups, whereas every
+  live activation must fit on chip (vit-tiny needs 270 KB; the old 50/40/10 split left PYNQ-Z2 172 KB).
 - AXI: one master per HP port, port width from the board; DDR peak from the board.
 """
 
@@ -22,10 +28,11 @@ from vitaccel.boards.config import BoardConfig, load_board
 from vitaccel.errors import ConfigError
 
 DSP_FRACTION_FOR_ARRAY = 0.5
-ONCHIP_FRACTION = 0.6
-WEIGHT_FRACTION, ACT_FRACTION, PARAM_FRACTION = 0.4, 0.5, 0.1
+ONCHIP_FRACTION = 0.7
+WEIGHT_FRACTION, ACT_FRACTION, PARAM_FRACTION = 0.26, 0.70, 0.04  # WEIGHT_FRACTION covers both halves
+EXTRA_ROW_MIN_ROWS = 8  # add one token row (CLS) to arrays of at least this many power-of-two rows
 MAX_COLS = 64
-BUFFER_GRANULE = 4096
+BUFFER_GRANULE = 1024  # 1 KiB: the HDL rounds each buffer up to whole RAM blocks itself
 
 
 @dataclass(frozen=True)
@@ -88,13 +95,17 @@ def default_fields(board: BoardConfig) -> dict[str, Any]:
     """The derived (non-overridden) AcceleratorConfig fields for a board."""
     macs = _pow2_floor(int(board.dsp * DSP_FRACTION_FOR_ARRAY) * board.macs_per_dsp)
     cols = min(MAX_COLS, macs)
+    rows = macs // cols
+    if rows >= EXTRA_ROW_MIN_ROWS and (rows + 1) * cols <= int(board.dsp * DSP_FRACTION_FOR_ARRAY * 1.1) * (
+            board.macs_per_dsp):
+        rows += 1
     budget = board.onchip_bytes * ONCHIP_FRACTION
     return {
         "board": board.name,
         "part": board.part,
         "family": board.family,
         "clock_mhz": float(board.pl_clock_mhz),
-        "array_rows": macs // cols,
+        "array_rows": rows,
         "array_cols": cols,
         "macs_per_dsp": board.macs_per_dsp,
         "axi_data_bits": board.hp_port_width_bits,
@@ -106,11 +117,30 @@ def default_fields(board: BoardConfig) -> dict[str, Any]:
     }
 
 
-_POW2_FIELDS = ("array_rows", "array_cols")
+_POW2_FIELDS = ("array_cols",)  # rows may be any positive count (see the module docstring)
 _INT_FIELDS = (
     "array_rows", "array_cols", "axi_ports", "weight_buffer_bytes", "act_buffer_bytes", "param_buffer_bytes",
     "max_tokens", "max_experts",
 )
+
+
+def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """Command-line `--set FIELD=VALUE` strings -> AcceleratorConfig overrides (int, else float).
+
+    Field names and values are checked by derive_accelerator_config; this only parses."""
+    res: dict[str, Any] = {}
+    for it in items:
+        key, eq, val = it.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--set {it!r}: expected FIELD=VALUE (an AcceleratorConfig field)")
+        try:
+            res[key] = int(val)
+        except ValueError:
+            try:
+                res[key] = float(val)
+            except ValueError:
+                raise ConfigError(f"--set {it!r}: value must be a number") from None
+    return res
 
 
 def derive_accelerator_config(

@@ -48,11 +48,30 @@ def saturate(x: np.ndarray | int, bits: int, signed: bool = True) -> np.ndarray:
 def round_shift(x: np.ndarray | int, shift: np.ndarray | int) -> np.ndarray:
     """Arithmetic right shift by `shift` >= 0 bits with round half toward +inf; int64 in, int64 out."""
     x = np.asarray(x, dtype=INT64)
+    if isinstance(shift, (int, np.integer)):  # fast path: one scalar shift (most call sites)
+        s = int(shift)
+        if not 0 <= s <= MAX_SHIFT:
+            raise ValueError(f"shift must be in [0, {MAX_SHIFT}], got {s}")
+        return np.right_shift(x + (1 << (s - 1)), s) if s > 0 else x.copy()
     shift = np.asarray(shift, dtype=INT64)
-    if np.any(shift < 0) or np.any(shift > MAX_SHIFT):
+    if shift.size and (shift.min() < 0 or shift.max() > MAX_SHIFT):
         raise ValueError(f"shift must be in [0, {MAX_SHIFT}], got {shift.min()}..{shift.max()}")
     half = np.where(shift > 0, np.left_shift(INT64(1), np.maximum(shift - 1, 0)), 0)
     return np.right_shift(x + half, shift)
+
+
+def bit_length(x: np.ndarray | int) -> np.ndarray:
+    """Exact bit length of non-negative int64 values (position of the leading one + 1; 0 for 0), elementwise.
+
+    This is the leading-one detector of the normalised reciprocals (softmax, LayerNorm)."""
+    x = np.asarray(x, dtype=INT64)
+    n = np.zeros(x.shape, dtype=INT64)
+    y = x.copy()
+    for step in (32, 16, 8, 4, 2, 1):
+        big = y >= (INT64(1) << step)
+        n = np.where(big, n + step, n)
+        y = np.where(big, y >> step, y)
+    return n + (y > 0)
 
 
 def floor_shift(x: np.ndarray | int, shift: np.ndarray | int) -> np.ndarray:

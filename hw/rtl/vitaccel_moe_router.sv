@@ -1,0 +1,205 @@
+// vitaccel_moe_router: MoE gating, top-k and per-expert token queues (golden: vitaccel.golden.moe).
+//
+// Tokens are routed LANES at a time ("group"); experts are streamed serially, one beat per expert e = 0..E-1
+// (in_last on e = E-1), each beat carrying the int32 gate logits of the group's tokens for expert e and that
+// expert's requantization (in_mult, in_shift), and in_tok_valid marking real tokens (the last group may be short):
+//   z = sat24(round_shift(logit * mult[e], shift[e]))          (moe.gate_z)
+//   gate weights: uint16 softmax of z over the experts         (vitaccel_softmax with OUT_BITS = GATE_BITS;
+//                 online in increasing expert index, as the contract requires)
+//   top-k by z, descending, streaming scan over e: a new (z, e) enters only in front of strictly smaller z, so
+//                 on equal z the lower expert index wins (moe.topk_lower_index)
+//   queues: for e = 0..E-1, tokens whose top-k holds e, in increasing token index, each with its gate weight
+//                 g[token][e] (moe.expert_queues; the weight feeds the MOE_COMBINE epilogue).
+// clear (one cycle) empties every queue and restarts the token count at 0 (start of a ROUTE instruction).
+// Queue read port: q_len = length of queue rd_expert (combinational); rd_token / rd_weight = entry rd_index of
+// queue rd_expert one cycle after the address. busy = routing still in progress.
+module vitaccel_moe_router
+#(
+    parameter int LANES       = 4,
+    parameter int MAX_EXPERTS = 16,
+    parameter int MAX_TOKENS  = 64,
+    parameter int TOPK_MAX    = 2
+) (
+    input  logic                 clk,
+    input  logic                 rst_n,
+    input  logic                 clear,
+    input  logic [7:0]           cfg_topk,        // 1..TOPK_MAX
+    input  logic                 in_valid,
+    output logic                 in_ready,
+    input  logic [LANES*32-1:0]  in_logit,
+    input  logic [15:0]          in_mult,
+    input  logic [5:0]           in_shift,
+    input  logic [LANES-1:0]     in_tok_valid,
+    input  logic                 in_last,
+    output logic                 busy,
+    output logic                 err_overflow,    // more than MAX_EXPERTS beats in one group
+    input  logic [$clog2(MAX_EXPERTS)-1:0] rd_expert,
+    input  logic [$clog2(MAX_TOKENS)-1:0]  rd_index,
+    output logic [$clog2(MAX_TOKENS):0]    q_len,
+    output logic [$clog2(MAX_TOKENS)-1:0]  rd_token,
+    output logic [vitaccel_num_pkg::GATE_BITS-1:0]           rd_weight
+);
+    localparam int EW = $clog2(MAX_EXPERTS);
+    localparam int TW = $clog2(MAX_TOKENS);
+    localparam int ZW = vitaccel_num_pkg::SM_Z_BITS;
+    localparam int LW = (LANES > 1) ? $clog2(LANES) : 1;
+
+    // ---------------- gate softmax (uint16 weights) ----------------
+    logic                     sm_in_ready, sm_out_valid, sm_out_ready, sm_out_last;
+    logic [LANES*vitaccel_num_pkg::GATE_BITS-1:0] sm_prob;
+    vitaccel_softmax #(.LANES(LANES), .MAX_ROWS(MAX_EXPERTS), .OUT_BITS(vitaccel_num_pkg::GATE_BITS)) u_softmax (
+        .clk, .rst_n,
+        .in_valid(in_valid), .in_ready(sm_in_ready),
+        .in_acc(in_logit), .in_mult({LANES{in_mult}}), .in_shift({LANES{in_shift}}), .in_last(in_last),
+        .out_valid(sm_out_valid), .out_ready(sm_out_ready), .out_prob(sm_prob), .out_last(sm_out_last),
+        .err_overflow(err_overflow)
+    );
+    assign in_ready = sm_in_ready;
+    wire take = in_valid && in_ready;
+
+    // ---------------- streaming top-k per lane ----------------
+    logic [EW-1:0]   e_in;       // expert index of the current input beat
+    logic [LANES-1:0] hold_tok;  // tokens of the group being enqueued
+    logic [LANES*TOPK_MAX*EW-1:0] hold_e;
+    logic [LANES*TOPK_MAX-1:0]    hold_v;
+
+    always_ff @(posedge clk) begin
+        if (!rst_n || clear) e_in <= '0;
+        else if (take) e_in <= in_last ? '0 : e_in + EW'(1);
+    end
+
+    genvar l, gi;
+    generate
+        for (l = 0; l < LANES; l++) begin : g_topk
+            logic signed [ZW-1:0] bz [TOPK_MAX];
+            logic [EW-1:0]        be [TOPK_MAX];
+            logic [TOPK_MAX-1:0]  bv;
+            logic signed [ZW-1:0] z;
+            logic signed [48:0]   p;
+            logic signed [49:0]   r;
+            logic [5:0]           s2;
+            logic [TOPK_MAX-1:0]  gt;
+            assign p  = $signed(in_logit[l*32 +: 32]) * $signed({1'b0, in_mult});
+            assign s2 = (in_shift > 6'd49) ? 6'd49 : in_shift;   // |p| < 2^47: larger shifts give the same result
+            assign r  = (s2 == 6'd0) ? 50'(p) : ((50'(p) + (50'sd1 <<< (s2 - 6'd1))) >>> s2);
+            assign z  = (r > 50'sd8388607) ? 24'sh7fffff : (r < -50'sd8388608) ? 24'sh800000 : r[ZW-1:0];
+            for (gi = 0; gi < TOPK_MAX; gi++) begin : g_gt
+                // slot i is an insertion point if it is empty (and within k) or holds a strictly smaller z
+                assign gt[gi] = (8'(gi) < cfg_topk) && (!bv[gi] || (z > bz[gi]));
+            end
+            always_ff @(posedge clk) begin
+                if (!rst_n || clear) begin
+                    bv <= '0;
+                end else if (take) begin
+                    // insert at the first insertion point p, shifting the rest down (the last one drops out)
+                    for (int i = TOPK_MAX - 1; i >= 0; i--) begin
+                        if (gt[i] && (i == 0 || !(|(gt & TOPK_MAX'((1 << i) - 1))))) begin
+                            bz[i] <= z;
+                            be[i] <= e_in;
+                            bv[i] <= 1'b1;
+                        end else if (i > 0 && |(gt & TOPK_MAX'((1 << i) - 1))) begin
+                            bz[i] <= bz[(i > 0) ? i - 1 : 0];
+                            be[i] <= be[(i > 0) ? i - 1 : 0];
+                            bv[i] <= bv[(i > 0) ? i - 1 : 0] && (8'(i) < cfg_topk);
+                        end
+                    end
+                    if (in_last) bv <= '0;  // next group starts empty (the hold copy below keeps this one)
+                end
+            end
+            always_ff @(posedge clk) begin
+                if (take && in_last) begin
+                    for (int i = 0; i < TOPK_MAX; i++) begin
+                        // the final beat's own insertion is folded in here
+                        if (gt[i] && (i == 0 || !(|(gt & TOPK_MAX'((1 << i) - 1))))) begin
+                            hold_e[(l*TOPK_MAX + i)*EW +: EW] <= e_in;
+                            hold_v[l*TOPK_MAX + i]            <= 1'b1;
+                        end else if (i > 0 && |(gt & TOPK_MAX'((1 << i) - 1))) begin
+                            hold_e[(l*TOPK_MAX + i)*EW +: EW] <= be[(i > 0) ? i - 1 : 0];
+                            hold_v[l*TOPK_MAX + i]            <= bv[(i > 0) ? i - 1 : 0] && (8'(i) < cfg_topk);
+                        end else begin
+                            hold_e[(l*TOPK_MAX + i)*EW +: EW] <= be[i];
+                            hold_v[l*TOPK_MAX + i]            <= bv[i];
+                        end
+                    end
+                end
+            end
+        end
+    endgenerate
+
+    always_ff @(posedge clk) begin
+        if (take && in_last) hold_tok <= in_tok_valid;
+    end
+
+    // ---------------- queue builder: one lane per cycle per softmax output beat ----------------
+    logic                 bld_active;
+    logic [LW:0]          bld_lane;
+    logic [EW-1:0]        bld_e;
+    logic [LANES-1:0]     bld_sel;
+    logic [LANES*vitaccel_num_pkg::GATE_BITS-1:0] bld_w;
+    logic [TW:0]          tok_base;   // token index of lane 0 of the group being enqueued
+    logic [TW:0]          qlen [MAX_EXPERTS];
+    logic [TW+vitaccel_num_pkg::GATE_BITS-1:0] qmem [MAX_EXPERTS * MAX_TOKENS];
+    logic                 bld_last;
+    logic                 grp_pending; // a group's input is complete and its queue entries are not all written
+
+    assign sm_out_ready = !bld_active;
+
+    logic [EW-1:0] bld_e_next;  // expert index of the next softmax output beat
+    logic [LANES-1:0] sel_now;
+    always_comb begin
+        for (int k = 0; k < LANES; k++) begin
+            sel_now[k] = 1'b0;
+            for (int i = 0; i < TOPK_MAX; i++) begin
+                if (hold_v[k*TOPK_MAX + i] && hold_e[(k*TOPK_MAX + i)*EW +: EW] == bld_e_next) sel_now[k] = 1'b1;
+            end
+            sel_now[k] = sel_now[k] && hold_tok[k];
+        end
+    end
+
+    always_ff @(posedge clk) begin
+        if (!rst_n || clear) begin
+            bld_active  <= 1'b0;
+            bld_e_next  <= '0;
+            tok_base    <= '0;
+            grp_pending <= 1'b0;
+            for (int e = 0; e < MAX_EXPERTS; e++) qlen[e] <= '0;
+        end else begin
+            if (take && in_last) grp_pending <= 1'b1;
+            if (sm_out_valid && sm_out_ready) begin
+                bld_active <= 1'b1;
+                bld_lane   <= '0;
+                bld_e      <= bld_e_next;
+                bld_sel    <= sel_now;
+                bld_w      <= sm_prob;
+                bld_last   <= sm_out_last;
+                bld_e_next <= sm_out_last ? '0 : bld_e_next + EW'(1);
+            end else if (bld_active) begin
+                if (bld_sel[bld_lane[LW-1:0]]) qlen[bld_e] <= qlen[bld_e] + (TW + 1)'(1);
+                if (bld_lane == (LW + 1)'(LANES - 1)) begin
+                    bld_active <= 1'b0;
+                    if (bld_last) begin
+                        tok_base    <= tok_base + (TW + 1)'(LANES);
+                        grp_pending <= 1'b0;
+                    end
+                end
+                bld_lane <= bld_lane + (LW + 1)'(1);
+            end
+        end
+    end
+
+    logic [TW-1:0] tok_now;
+    assign tok_now = TW'(tok_base + (TW + 1)'(bld_lane));
+    logic [EW+TW-1:0] wr_addr, rd_addr;
+    assign wr_addr = {bld_e, qlen[bld_e][TW-1:0]};
+    assign rd_addr = {rd_expert, rd_index};
+    always_ff @(posedge clk) begin
+        if (bld_active && bld_sel[bld_lane[LW-1:0]]) begin
+            qmem[wr_addr] <= {tok_now, bld_w[bld_lane[LW-1:0]*vitaccel_num_pkg::GATE_BITS +: vitaccel_num_pkg::GATE_BITS]};
+        end
+    end
+    always_ff @(posedge clk) begin
+        {rd_token, rd_weight} <= qmem[rd_addr];
+    end
+    assign q_len = qlen[rd_expert];
+    assign busy  = grp_pending || bld_active || sm_out_valid || !sm_in_ready;
+endmodule

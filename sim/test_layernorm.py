@@ -1,0 +1,25 @@
+"""Block regression: vitaccel_layernorm on Icarus and Verilator (bit-exact vs golden.ops.layernorm)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import SIMULATORS, Block, run
+
+pytestmark = pytest.mark.sim
+
+
+def _block(**p) -> Block:
+    return Block("vitaccel_layernorm", ["vitaccel_layernorm.sv"], p)
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_layernorm_quick(sim, request):
+    run(_block(LANES=4, MAX_COLS=32), sim, "tb_layernorm", {"n_random": 2}, seed=7, record=request)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("params", [dict(LANES=16, MAX_COLS=768), dict(LANES=1, MAX_COLS=8)], ids=["L16xC768", "L1xC8"])
+def test_layernorm_full(sim, params, request):
+    run(_block(**params), sim, "tb_layernorm", {"n_random": 6}, seed=31, record=request)

@@ -1,0 +1,29 @@
+"""Block regression: vitaccel_mac_array on Icarus and Verilator (bit-exact vs an int64 matrix product)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import SIMULATORS, Block, run
+
+pytestmark = pytest.mark.sim
+
+QUICK = [dict(ROWS=4, COLS=8, PACK=2)]
+FULL = [dict(ROWS=4, COLS=8, PACK=1), dict(ROWS=1, COLS=2, PACK=2), dict(ROWS=8, COLS=16, PACK=2), dict(ROWS=3, COLS=4, PACK=2)]
+
+
+def _block(params: dict) -> Block:
+    return Block("vitaccel_mac_array", ["vitaccel_mac_array.sv"], params)
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("params", QUICK, ids=lambda p: "x".join(str(v) for v in p.values()))
+def test_mac_array_quick(sim, params, request):
+    run(_block(params), sim, "tb_mac_array", {"n_random": 6}, seed=11, record=request)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("params", FULL, ids=lambda p: "x".join(str(v) for v in p.values()))
+def test_mac_array_full(sim, params, request):
+    run(_block(params), sim, "tb_mac_array", {"n_random": 30}, seed=23, record=request)

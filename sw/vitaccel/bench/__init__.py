@@ -1,0 +1,1 @@
+"""Benchmarks (`vitaccel bench ...`): numerics here; accuracy, perf and split live with their owners."""

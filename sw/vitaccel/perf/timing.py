@@ -1,0 +1,308 @@
+"""Cycle model of the accelerator (docs/isa.md "Micro-architecture and timing").
+
+Two engines fed in program order by one dispatcher through FIFOs of DISPATCH_QUEUE_DEPTH instructions:
+  DMA engine  LOADs into the weight-buffer halves (runs ahead of compute; double buffering);
+  compute     everything else: GEMM (MAC array + epilogue), LAYERNORM, ROUTE, and the blocking DMAs (LOAD to
+              ACT, IM2COL, STORE), which also hold the DMA engine (they share the DDR).
+A LOAD into half h starts when the last instruction releasing h has finished; a compute instruction reading
+half h starts when the LOAD into h has finished (the wait is counted as a stall); a conditional instruction
+waits for the ROUTE that decides it. Per-instruction costs are closed-form (instr_cost) so an RTL
+implementation can match them; `schedule` composes them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from vitaccel.boards.accel import AcceleratorConfig
+from vitaccel.isa import BSrc, Epilogue, Instruction, Opcode, Space, uarch
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Cost of one instruction: engine ('dma', 'exec', 'xdma' = blocking DMA, 'ctrl'), cycles, MACs (useful and
+    array slots incl. padding), DDR bytes."""
+
+    engine: str
+    cycles: int
+    macs: int = 0
+    slots: int = 0
+    dma_bytes: int = 0
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-int(a) // int(b))
+
+
+def dma_cycles(cfg: AcceleratorConfig, nbytes: int, rows: int = 1) -> int:
+    """DMA transfer: setup + DDR first-data latency + max(bytes / sustained bytes per clock, one clock per row)."""
+    bpc = uarch.dma_bytes_per_cycle(cfg.axi_ports, cfg.axi_data_bits, cfg.ddr_peak_gbps, cfg.clock_mhz)
+    return uarch.DMA_SETUP + uarch.ddr_latency_cycles(cfg.clock_mhz) + max(math.ceil(nbytes / bpc), rows)
+
+
+def gemm_cycles(cfg: AcceleratorConfig, m: int, n: int, k: int, epi: Epilogue, bsrc: int) -> int:
+    """Output-stationary R x C array; loop: for column tile (C outputs): for row tile (R rows): K steps."""
+    r, c = cfg.array_rows, cfg.array_cols
+    if m == 0:
+        return uarch.SKIP_CYCLES
+    word = uarch.ACT_WORD_COLS * c  # ACT bytes per clock
+    mt, nt = _cdiv(m, r), _cdiv(n, c)
+    lanes = uarch.vector_lanes(r, c)
+    beat = (2 if epi in (Epilogue.RESADD, Epilogue.MOE_COMBINE, Epilogue.ACC32) else 1) * _cdiv(c, lanes)
+    a_tile = r * _cdiv(k, word)  # filling the A-tile buffer (R rows of K bytes), overlapped with the last tile
+    t_tile = max(k, r * beat, a_tile)
+    preload = k * _cdiv(n, word) if bsrc == BSrc.ACT else 0  # B from ACT copied into the B-operand buffer
+    per_col = mt * t_tile
+    sm_tail = 0
+    if epi == Epilogue.SOFTMAX:
+        sm_rows = m * _cdiv(c, lanes)  # pass 2 (normalise, one row of C per clock) overlaps the next column tile
+        per_col = max(per_col, sm_rows)
+        sm_tail = sm_rows
+    return (uarch.GEMM_SETUP + preload + a_tile + nt * per_col + uarch.ARRAY_PIPE + r * beat + uarch.EPI_PIPE
+            + sm_tail)
+
+
+def instr_cost(ins: Instruction, m_eff: int | None, cfg: AcceleratorConfig, skipped: bool = False) -> Cost:
+    """Closed-form cost of one instruction (m_eff: rows after queue resolution for qrows GEMMs)."""
+    op = ins.op
+    if op == Opcode.LOAD:
+        nbytes = ins.get("row_bytes") * max(ins.get("rows"), 1)
+        eng = "dma" if ins.get("space") == Space.WBUF else "xdma"
+        if skipped:
+            return Cost(eng, uarch.SKIP_CYCLES)
+        return Cost(eng, dma_cycles(cfg, nbytes, ins.get("rows")), dma_bytes=nbytes)
+    if skipped:
+        return Cost("exec", uarch.SKIP_CYCLES)
+    if op == Opcode.STORE:
+        nbytes = ins.get("row_bytes") * max(ins.get("rows"), 1)
+        return Cost("sdma", dma_cycles(cfg, nbytes, ins.get("rows")), dma_bytes=nbytes)
+    if op == Opcode.IM2COL:
+        nbytes = ins.get("chans") * ins.get("height") * ins.get("width")
+        return Cost("xdma", dma_cycles(cfg, nbytes, 1), dma_bytes=nbytes)
+    if op == Opcode.LAYERNORM:
+        per_row = _cdiv(ins.get("cols"), uarch.vector_lanes(cfg.array_rows, cfg.array_cols))
+        return Cost("exec", uarch.GEMM_SETUP + (ins.get("rows") + 1) * per_row + uarch.LN_PIPE)
+    if op == Opcode.ROUTE:
+        t, e, k = ins.get("tokens"), ins.get("experts"), ins.get("topk")
+        return Cost("exec", uarch.GEMM_SETUP + _cdiv(t, uarch.ROUTE_LANES) * (e + k) + uarch.ROUTE_PIPE + e)
+    if op == Opcode.GEMM:
+        m = ins.get("m") if m_eff is None else m_eff
+        n, k = ins.get("n"), ins.get("k")
+        epi = Epilogue(ins.get("epi"))
+        cyc = gemm_cycles(cfg, m, n, k, epi, ins.get("bsrc"))
+        slots = _cdiv(m, cfg.array_rows) * cfg.array_rows * _cdiv(n, cfg.array_cols) * cfg.array_cols * k
+        return Cost("exec", cyc, macs=m * n * k, slots=slots)
+    return Cost("ctrl", 1)
+
+
+@dataclass
+class InstrTiming:
+    index: int
+    op: str
+    layer: str
+    engine: str
+    dispatch: int
+    start: int
+    end: int
+    stall: int
+    cost: Cost
+
+
+@dataclass
+class Timing:
+    """Schedule of one program run: total cycles, compute stalls, per-instruction times."""
+
+    total_cycles: int
+    stall_cycles: int
+    instrs: list[InstrTiming] = field(default_factory=list)
+
+    def layers(self, group_experts: bool = True) -> list[dict[str, Any]]:
+        """Per-layer breakdown: cycles on the compute timeline (incl. stalls), busy, stall, MACs, DDR bytes."""
+        out: dict[str, dict[str, Any]] = {}
+        first: dict[str, int] = {}
+        prev_end = 0
+        for it in self.instrs:
+            name = _group(it.layer, group_experts)
+            d = out.setdefault(name, {"layer": name, "cycles": 0, "compute_cycles": 0, "stall_cycles": 0,
+                                      "macs": 0, "array_slots": 0, "bytes": 0, "dma_cycles": 0})
+            if it.engine == "dma":
+                d["bytes"] += it.cost.dma_bytes
+                d["dma_cycles"] += it.end - it.start
+                continue
+            first.setdefault(name, it.index)
+            d["cycles"] += max(it.end - prev_end, 0)
+            d["compute_cycles"] += it.end - it.start
+            d["stall_cycles"] += it.stall
+            d["macs"] += it.cost.macs
+            d["array_slots"] += it.cost.slots
+            d["bytes"] += it.cost.dma_bytes
+            prev_end = max(prev_end, it.end)
+        for d in out.values():
+            d["bound"] = "memory" if d["dma_cycles"] > d["compute_cycles"] else "compute"
+        return sorted(out.values(), key=lambda d: first.get(d["layer"], 1 << 30))
+
+
+def _group(name: str, group_experts: bool) -> str:
+    if group_experts and ".experts." in name:
+        return name.partition(".experts.")[0] + ".experts"
+    return name or "program"
+
+
+def schedule(executed: list[Any], cfg: AcceleratorConfig, layer_of: list[str] | None = None) -> Timing:
+    """Compose instruction costs into a schedule. executed: objects with .index, .ins, .m, .skipped (the ISA
+    simulator's trace or `resolve_static`). layer_of: layer name per instruction index (else the note)."""
+    qd = uarch.DISPATCH_QUEUE_DEPTH
+    t0 = uarch.DMA_SETUP + uarch.ddr_latency_cycles(cfg.clock_mhz)  # header + first program fetch
+    disp_prev = t0
+    exec_free = dma_free = t0
+    ready = [0, 0]  # end of the last LOAD into each half
+    free = [0, 0]  # end of the last release of each half
+    route_end = 0
+    pending_stores: list[tuple[int, int, int]] = []
+    last_dma_was_load = False
+    starts: dict[str, list[int]] = {"dma": [], "exec": []}
+    stall_total = 0
+    out: list[InstrTiming] = []
+    for rec in executed:
+        ins: Instruction = rec.ins
+        cost = instr_cost(ins, rec.m if ins.op == Opcode.GEMM and ins.get("qrows") else None, cfg,
+                          bool(getattr(rec, "skipped", False)))
+        eng = cost.engine
+        qname = "dma" if eng in ("dma", "sdma") else "exec"
+        disp = disp_prev + 1
+        q = starts[qname]
+        if len(q) >= qd:
+            disp = max(disp, q[-qd])
+        disp_prev = disp
+        layer = (layer_of[rec.index] if layer_of is not None and rec.index < len(layer_of) else ins.note) or ""
+        stall = 0
+        h = ins.get("wbuf")
+        if ins.op == Opcode.END:
+            start = max(disp, exec_free, dma_free)
+            end = start + 1
+            out.append(InstrTiming(rec.index, ins.op.name, layer, "ctrl", disp, start, end, 0, cost))
+            exec_free = end
+            break
+        if eng == "dma":
+            start = max(disp, dma_free, free[h])
+            if ins.get("cond"):
+                start = max(start, route_end)
+            cyc = cost.cycles
+            if start == dma_free and last_dma_was_load and not rec.skipped:
+                # back to back: the engine issued this transfer's first bursts while the previous one's data
+                # were still arriving (outstanding reads), so the DDR latency is paid once per stream
+                cyc -= uarch.ddr_latency_cycles(cfg.clock_mhz)
+            end = start + cyc
+            last_dma_was_load = not rec.skipped
+            dma_free = end
+            if not rec.skipped:
+                ready[h] = end
+        elif eng == "xdma":
+            start = max(disp, exec_free, dma_free)
+            end = start + cost.cycles
+            exec_free = dma_free = end
+            last_dma_was_load = False
+        elif eng == "sdma":  # STORE: after every earlier compute instruction, on the DMA engine
+            start = max(disp, exec_free, dma_free)
+            end = start + cost.cycles
+            dma_free = end
+            last_dma_was_load = False
+            lo = ins.get("src")
+            hi = lo + max(ins.get("rows") - 1, 0) * ins.get("src_pitch") + ins.get("row_bytes")
+            pending_stores.append((lo, hi, end))
+        elif ins.op == Opcode.SYNC:
+            start = max(disp, exec_free, dma_free)
+            end = start + 1
+            exec_free = end
+        else:
+            base = max(disp, exec_free)
+            need = base
+            if pending_stores:
+                lo, hi = _dst_range(ins)
+                for slo, shi, send in pending_stores:
+                    if lo < shi and slo < hi:
+                        need = max(need, send)
+            if _reads_wbuf(ins) and not rec.skipped:
+                need = max(need, ready[h])
+            if ins.get("cond"):
+                need = max(need, route_end)
+            stall = need - base
+            start = need
+            end = start + cost.cycles
+            exec_free = end
+            if ins.get("release") and not rec.skipped:
+                free[h] = end
+            if ins.op == Opcode.ROUTE:
+                route_end = end
+        stall_total += stall if eng != "dma" else 0
+        q.append(start)
+        out.append(InstrTiming(rec.index, ins.op.name, layer, eng, disp, start, end, stall, cost))
+    total = max(exec_free, dma_free)
+    return Timing(total_cycles=int(total), stall_cycles=int(stall_total), instrs=out)
+
+
+def _dst_range(ins: Instruction) -> tuple[int, int]:
+    """ACT byte range an instruction may write (for the STORE hazard check)."""
+    op = ins.op
+    if op == Opcode.GEMM:
+        epi = Epilogue(ins.get("epi"))
+        es = {Epilogue.ACC32: 4, Epilogue.RESADD: 2, Epilogue.MOE_COMBINE: 2}.get(epi, 1)
+        rows, width = (ins.get("n"), ins.get("m") * es) if ins.get("trans") else (ins.get("m"), ins.get("n") * es)
+        return ins.get("dst"), ins.get("dst") + max(rows - 1, 0) * ins.get("dst_pitch") + width
+    if op == Opcode.LAYERNORM:
+        return ins.get("dst"), ins.get("dst") + ins.get("rows") * max(ins.get("dst_pitch"), ins.get("cols"))
+    return 0, 0
+
+
+def _reads_wbuf(ins: Instruction) -> bool:
+    if ins.op in (Opcode.LAYERNORM, Opcode.ROUTE):
+        return True
+    if ins.op == Opcode.GEMM:
+        return ins.get("bsrc") == BSrc.WBUF or not ins.get("pimm")
+    return False
+
+
+@dataclass
+class _Rec:
+    index: int
+    ins: Instruction
+    m: int = 0
+    skipped: bool = False
+
+
+def balanced_queues(tokens: int, experts: int, topk: int) -> list[int]:
+    """Assumed routing for static estimates: tokens*topk assignments spread evenly (lower experts get the
+    remainder), every expert active -- the load-balanced case MoE training aims for."""
+    total = tokens * topk
+    base, extra = divmod(total, experts)
+    return [min(tokens, base + (1 if e < extra else 0)) for e in range(experts)]
+
+
+def resolve_static(instrs: list[Instruction], queue_lengths: list[list[int]] | None = None) -> list[_Rec]:
+    """Walk a program without data: ROUTE i takes queue_lengths[i] (default balanced_queues), conditional
+    instructions are skipped on empty queues and qrows GEMMs take the queue length."""
+    recs: list[_Rec] = []
+    cur: list[int] | None = None
+    n_route = 0
+    for i, ins in enumerate(instrs):
+        if ins.op == Opcode.ROUTE:
+            if queue_lengths is not None and n_route < len(queue_lengths):
+                cur = list(queue_lengths[n_route])
+            else:
+                cur = balanced_queues(ins.get("tokens"), ins.get("experts"), ins.get("topk"))
+            n_route += 1
+        r = _Rec(i, ins)
+        if ins.get("cond") and cur is not None and cur[ins.get("expert")] == 0:
+            r.skipped = True
+        if ins.op == Opcode.GEMM:
+            r.m = cur[ins.get("expert")] if ins.get("qrows") and cur is not None else ins.get("m")
+        recs.append(r)
+        if ins.op == Opcode.END:
+            break
+    return recs
+
+
+__all__ = ["Cost", "Timing", "balanced_queues", "dma_cycles", "gemm_cycles", "instr_cost", "resolve_static",
+           "schedule"]

