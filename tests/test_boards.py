@@ -73,6 +73,68 @@ def test_overrides_are_applied_and_checked() -> None:
         derive_accelerator_config("zcu102", {"array_rows": 128})
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"clock_mhz": float("nan")}, r"clock_mhz=nan: expected a positive finite number"),
+        ({"clock_mhz": float("inf")}, r"clock_mhz=inf: expected a positive finite number"),
+        ({"ddr_peak_gbps": float("inf")}, r"ddr_peak_gbps=inf: expected a positive finite number"),
+        ({"ddr_peak_gbps": 0}, r"ddr_peak_gbps=0: expected a positive finite number"),
+        ({"clock_mhz": 801}, r"clock_mhz=801: expected at most 800 MHz \(the board schema"),
+    ],
+)
+def test_clock_and_ddr_overrides_finite_and_capped(overrides, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        derive_accelerator_config("zcu102", overrides)
+
+
+def test_clock_cap_is_the_schema_maximum() -> None:
+    from vitaccel.boards.config import max_clock_mhz
+
+    schema = json.loads((board_dir() / "board.schema.json").read_text())
+    assert max_clock_mhz() == schema["properties"]["pl_clock_mhz"]["maximum"]
+    assert derive_accelerator_config("zcu102", {"clock_mhz": max_clock_mhz()}).clock_mhz == max_clock_mhz()
+
+
+def test_too_small_onchip_memory_is_config_error(tmp_path: Path) -> None:
+    """A board whose BRAM/URAM derives a 0-byte (or sub-beat) buffer: ConfigError naming the file."""
+    path = _broken_copy(tmp_path, lambda d: d["resources"].update(bram36=1, uram=0))
+    with pytest.raises(ConfigError, match=r"BRAM/URAM .* is too small: weight_buffer_bytes derives to 0 bytes, "
+                                          r"expected at least one AXI beat \(16 bytes\)") as info:
+        derive_accelerator_config(load_board(path))
+    assert str(path) in str(info.value)
+    with pytest.raises(ConfigError, match=r"override act_buffer_bytes=8 bytes, expected at least one AXI beat"):
+        derive_accelerator_config("zcu102", {"act_buffer_bytes": 8})
+
+
+def test_broken_field_reported_before_file_name_rule(tmp_path: Path) -> None:
+    """In a file whose name differs from its 'name', a broken family/PS/DSP/DDR field is still reported."""
+    src = _broken_copy(tmp_path, lambda d: d.__setitem__("dsp_type", "DSP48E1"))
+    other = src.with_name("my-board.yaml")
+    src.rename(other)
+    with pytest.raises(ConfigError, match=r"field 'dsp_type'.*family zynquplus needs 'DSP48E2'"):
+        load_board(other)
+    ddr = _broken_copy(tmp_path / "b", lambda d: d["ddr"].__setitem__("peak_gbps", 50.0))
+    ddr.rename(ddr.with_name("x.yaml"))
+    with pytest.raises(ConfigError, match=r"ddr.peak_gbps"):
+        load_board(ddr.with_name("x.yaml"))
+    ok = _broken_copy(tmp_path / "c", lambda d: None)
+    ok.rename(ok.with_name("y.yaml"))
+    with pytest.raises(ConfigError, match=r"must equal the file name 'y'"):
+        load_board(ok.with_name("y.yaml"))
+
+
+def test_cli_boards_set_overrides(capsys) -> None:
+    assert main(["boards", "--board", "zcu102", "--set", "array_rows=16", "--set", "clock_mhz=250", "--json"]) == 0
+    a = json.loads(capsys.readouterr().out)["boards"][0]["accelerator"]
+    assert a["array_rows"] == 16 and a["clock_mhz"] == 250
+    assert main(["boards", "--board", "zcu102", "--set", "clock_mhz=1000"]) == 2
+    err = capsys.readouterr().err
+    assert "clock_mhz=1000: expected at most 800" in err and "Traceback" not in err
+    assert main(["boards", "--set", "rows"]) == 2
+    assert "expected FIELD=VALUE" in capsys.readouterr().err
+
+
 def test_config_hash_is_stable_32_bit() -> None:
     h1 = derive_accelerator_config("kv260").config_hash()
     h2 = derive_accelerator_config("kv260").config_hash()
@@ -99,6 +161,7 @@ def _broken_copy(tmp_path: Path, edit) -> Path:
         (lambda d: d["ddr"].__setitem__("peak_gbps", 50.0), r"ddr.peak_gbps.*19.20"),
         (lambda d: d.__setitem__("name", "zcu999"), r"must equal the file name 'zcu102'"),
         (lambda d: d.__setitem__("dsp_type", "DSP48E1"), r"family zynquplus needs 'DSP48E2'"),
+        (lambda d: d.__setitem__("pl_clock_mhz", 900), r"field 'pl_clock_mhz'.*900"),
     ],
 )
 def test_broken_board_file_names_file_field_and_expectation(tmp_path: Path, edit, message: str) -> None:

@@ -42,3 +42,20 @@ def test_console_script_runs() -> None:
     out = subprocess.run([sys.executable, "-m", "vitaccel.cli", "--version"], capture_output=True, text=True,
                          check=True)
     assert "vitaccel" in out.stdout
+
+
+def test_command_exit_codes_reach_the_shell() -> None:
+    """A command that ends with click.exceptions.Exit(n) (e.g. `infer` when no board answered) must exit n."""
+    import click
+
+    from vitaccel import cli as cli_mod
+
+    @click.command("fails-softly")
+    def fails_softly() -> None:
+        raise click.exceptions.Exit(1)
+
+    cli_mod.cli.add_command(fails_softly)
+    try:
+        assert main(["fails-softly"]) == 1
+    finally:
+        cli_mod.cli.commands.pop("fails-softly", None)

@@ -130,6 +130,49 @@ def test_compile_and_disasm_commands(tmp_path, capsys) -> None:  # type: ignore[
     assert rc == 2 and "weight-buffer half holds 2048 bytes" in capsys.readouterr().err
 
 
+def test_disasm_multi_task_bundle_bad_manifest_and_crc(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`disasm DIR` of a multi-task bundle lists every task under a header (or the one --task names); invalid
+    manifest JSON and a program.bin whose CRC differs from the manifest are one-line errors."""
+    out = tmp_path / "c"
+    assert main(["compile", "--model", "m3vit-micro", "--board", "zcu102", "--synthetic", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["disasm", str(out)]) == 0
+    listing = capsys.readouterr().out
+    headers = [ln for ln in listing.splitlines() if ln.startswith("; task ")]
+    assert [h.split()[2] for h in headers] == ["segment", "depth"]
+    seg, dep = (out / t / "program.bin" for t in ("segment", "depth"))
+    n_seg, n_dep = len(seg.read_bytes()) // isa.INSTR_BYTES, len(dep.read_bytes()) // isa.INSTR_BYTES
+    assert len([ln for ln in listing.splitlines() if not ln.startswith(";")]) == n_seg + n_dep
+    assert main(["disasm", str(out), "--task", "depth", "--no-index"]) == 0
+    only = capsys.readouterr().out
+    assert isa.encode_program(isa.assemble(only)) == dep.read_bytes() and "; task" not in only
+    assert main(["disasm", str(out), "--task", "0", "--json"]) == 0
+    rows = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+    assert len(rows) == n_seg and {r["task"] for r in rows} == {"segment"}
+    assert main(["disasm", str(out), "--task", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "no task 'nope'" in err and "0:segment" in err and "Traceback" not in err
+
+    # corrupted program.bin: the runtime loader's CRC check, for the directory and for the file itself
+    data = bytearray(seg.read_bytes())
+    data[40] ^= 0xFF
+    seg.write_bytes(bytes(data))
+    for target in (out, out / "segment", seg):
+        assert main(["disasm", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("vitaccel: error: ") and "CRC-32" in err and "manifest" in err, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+    # manifest.json that is not JSON (top level and a task's)
+    (out / "manifest.json").write_text("{not json")
+    assert main(["disasm", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "manifest.json: not valid JSON" in err and "JSONDecodeError" not in err and "Traceback" not in err
+    (out / "depth" / "manifest.json").write_text("[1, 2")
+    assert main(["disasm", str(out / "depth")]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+
+
 def test_zero_and_random_models_give_the_same_program() -> None:
     cfg = derive_accelerator_config("zcu102")
     a = compile_model(synthetic_qmodel("m3vit-micro", seed=None), cfg, 0)

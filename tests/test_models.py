@@ -434,3 +434,16 @@ def test_models_cli_json(capsys):
     assert rows["m3vit-micro"]["params"] == sum(p.numel() for p in build_model("m3vit-micro").parameters())
     assert main(["models", "no-such-model"]) == 2
     assert "known models" in capsys.readouterr().err
+
+
+def test_models_cli_table_keeps_full_names_when_piped(capsys, monkeypatch):
+    """Piped / 80-column output: the rich table must print every model name whole (no '…' truncation)."""
+    from vitaccel.cli import main
+    from vitaccel.models.config import list_configs
+
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    for name in list_configs():
+        assert any(name in line.split("│")[1] for line in out.splitlines() if line.count("│") > 2), name

@@ -231,6 +231,27 @@ def test_bad_files(micro, tmp_path):
         QuantizedModel.load(bad_member)
 
 
+def test_load_not_a_quantized_model(tmp_path):
+    """A plain np.save array, random bytes or an object array: CheckpointError naming the file and the format,
+    never TypeError / numpy's "pickled data" advice."""
+    plain = tmp_path / "plain.npy"
+    np.save(plain, np.arange(6, dtype=np.int32).reshape(2, 3))
+    renamed = tmp_path / "plain_as.npz"
+    renamed.write_bytes(plain.read_bytes())
+    rand = tmp_path / "random.npz"
+    rand.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    obj = tmp_path / "obj.npz"
+    np.savez(obj, __meta__=np.array([{"a": 1}], dtype=object))
+    for f in (plain, renamed, rand, obj):
+        with pytest.raises(CheckpointError) as ei:
+            QuantizedModel.load(f)
+        msg = str(ei.value)
+        assert str(f) in msg and "vitaccel-quantized-model" in msg, msg
+        assert "allow_pickle" not in msg and "\n" not in msg, msg
+    with pytest.raises(CheckpointError, match=r"plain int32 array of shape \(2, 3\)"):
+        QuantizedModel.load(plain)
+
+
 def test_cli_quantize(tmp_path):
     from click.testing import CliRunner
 

@@ -460,3 +460,89 @@ def test_run_command_pynq_without_pynq_is_a_clear_error(micro, tmp_path: Path, c
                  str(tmp_path / "x.npy")]) == 2
     assert "pynq is not installed: this device runs on a PYNQ board (pip install vitaccel[board])" in \
         capsys.readouterr().err
+
+
+# ---- review fixes: CLI option ranges, unwritable --out, bad image files, --qmodel vs manifest scales -----------
+def test_run_command_refuses_bad_options_before_running(micro, tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    d = _bundle(tmp_path, micro["cps"][0])
+    np.save(tmp_path / "x.npy", np.zeros((3, 32, 32), np.uint8))
+    x = str(tmp_path / "x.npy")
+    (tmp_path / "afile").write_text("not a folder")
+
+    def never(*a, **k):  # type: ignore[no-untyped-def]
+        raise AssertionError("the device must not be opened")
+
+    monkeypatch.setattr(Accelerator, "__init__", never)
+    out = tmp_path / "afile" / "sub" / "out.npz"  # its folder cannot be created: a file is in the way
+    assert main(["run", "--bundle", str(d), "--int32", "--out", str(out), x]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"vitaccel: error: --out {out}: cannot create the folder") and "expected" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["run", "--bundle", str(d), "--int32", "--out", str(tmp_path), x]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    for opt in (["--timeout", "0"], ["--timeout", "-1"], ["--throughput", "0"], ["--throughput", "-3"]):
+        assert main(["run", "--bundle", str(d), *opt, x]) == 2
+        err = capsys.readouterr().err
+        assert opt[0] in err and "Traceback" not in err
+    monkeypatch.undo()
+    assert main(["run", "--bundle", str(d), "--device", "pynq", x]) == 2
+    err = capsys.readouterr().err
+    assert "--bitfile PATH/design.bit" in err and "bitfile=" in err
+    with pytest.raises(ConfigError, match="timeout_s=0"):
+        Accelerator(d, "isa", timeout_s=0)
+
+
+def test_run_command_bad_image_files_name_the_file(micro, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from vitaccel.runtime.images import load_images
+
+    d = _bundle(tmp_path, micro["cps"][0])
+    junk = np.random.default_rng(1).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    (tmp_path / "junk.npy").write_bytes(junk)
+    (tmp_path / "junk.png").write_bytes(junk)
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    for name in ("junk.npy", "junk.png", "obj.npy"):
+        f = tmp_path / name
+        with pytest.raises(InputError) as ei:
+            load_images(f, (3, 32, 32))
+        msg = str(ei.value)
+        assert msg.startswith(f"{f}: not a valid") and "pickle" not in msg and "expected" in msg, msg
+        assert main(["run", "--bundle", str(d), "--int32", str(f)]) == 2
+        err = capsys.readouterr().err
+        assert str(f) in err and "pickle" not in err and "Traceback" not in err
+    # wrong shape: the file's own shape, not a batched one
+    np.save(tmp_path / "small.npy", np.zeros((3, 16, 16), np.uint8))
+    with pytest.raises(InputError, match=r"small\.npy: shape \(3, 16, 16\), expected \(3, 32, 32\)"):
+        load_images(tmp_path / "small.npy", (3, 32, 32))
+    # an empty batch
+    np.save(tmp_path / "empty.npy", np.zeros((0, 3, 32, 32), np.uint8))
+    assert main(["run", "--bundle", str(d), "--int32", str(tmp_path / "empty.npy")]) == 2
+    assert "empty.npy: shape (0, 3, 32, 32) is an empty batch (0 images)" in capsys.readouterr().err
+    with Accelerator(d, "isa") as acc:
+        with pytest.raises(InputError, match=r"empty batch"):
+            acc.predict(np.zeros((0, 3, 32, 32), np.uint8), output="int32")
+        with pytest.raises(ConfigError, match="batch=0"):
+            acc.throughput_test(0)
+
+
+def test_qmodel_is_checked_against_the_manifest_scales(micro, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    qm, cp = micro["qm"], micro["cps"][1]
+    d = _bundle(tmp_path, cp)
+    qfile = qm.save(tmp_path / "qm.npz")
+    with Accelerator(d, "isa", qmodel=qfile) as acc:  # the same model: accepted, manifest scales kept
+        img = _images(qm, 1, seed=2)
+        assert np.array_equal(acc.predict(img, output="float"), qm.forward(img, 1)["float"])
+    mf = d / "manifest.json"
+    m = json.loads(mf.read_text())
+    m["output"]["dequant_scale"] = (np.asarray(m["output"]["dequant_scale"]) * 2).tolist()
+    mf.write_text(json.dumps(m))
+    with pytest.raises(ConfigError) as ei:
+        Bundle.load(d, qmodel=qfile)
+    msg = str(ei.value)
+    assert str(qfile) in msg and str(mf) in msg and "dequant" in msg
+    np.save(tmp_path / "x.npy", np.zeros((3, 32, 32), np.uint8))
+    assert main(["run", "--bundle", str(d), "--qmodel", str(qfile), str(tmp_path / "x.npy")]) == 2
+    err = capsys.readouterr().err
+    assert str(qfile) in err and str(mf) in err and "Traceback" not in err
+    other = synthetic_qmodel("vit-digits", seed=0).save(tmp_path / "other.npz")
+    with pytest.raises(ConfigError, match=r"other\.npz is 'vit-digits' but the bundle .* 'm3vit-micro'"):
+        Bundle.load(d, qmodel=other)

@@ -47,3 +47,15 @@ def test_verify_detects_a_mismatch_and_unknown_backends(capsys) -> None:  # type
         BACKENDS.pop("offbyone", None)
     assert main(["verify", "--backend", "nope", "--model", "vit-digits", "--board", "kv260", "--synthetic"]) == 2
     assert "unknown backend 'nope'" in capsys.readouterr().err
+
+
+def test_verify_images_must_be_positive_and_options_have_help(capsys) -> None:  # type: ignore[no-untyped-def]
+    for n in ("0", "-2"):
+        assert main(["verify", "--model", "vit-digits", "--board", "kv260", "--synthetic", "--images", n]) == 2
+        err = capsys.readouterr().err
+        assert "--images" in err and ">=1" in err.replace(" ", "") and "Traceback" not in err
+    from vitaccel.verify import verify_cmd
+
+    helps = {p.name: p.help for p in verify_cmd.params}
+    for name in ("seed", "qmodel", "checkpoint", "images"):
+        assert helps[name], name

@@ -430,6 +430,11 @@ def test_cli_without_vivado(tmp_path, monkeypatch):
     assert "vivado not found on PATH" in res.output
     assert f"cd {tmp_path / 'a'} && vivado -mode batch -source build.tcl -nojournal -log vivado.log" in res.output
     assert "tcl check (tclsh + stub Vivado commands): ok" in res.output
+    # the stub check ran on a scratch copy: no fake bitstream or status file in the user's folder
+    assert not list((tmp_path / "a").glob("*.bit")) and not list((tmp_path / "a").glob("vitaccel_*.json"))
+    res = runner.invoke(bitstream_cmd, ["--board", "pynq-z2", "--out", str(tmp_path / "r"), "--accel", "rtl",
+                                        "--no-run"])
+    assert res.exit_code == 0 and "control path only" in res.output
     res = runner.invoke(bitstream_cmd, ["--board", "pynq-z2", "--out", str(tmp_path / "b"), "--run"])
     assert res.exit_code != 0 and "vivado is not on PATH" in str(res.exception)
     res = runner.invoke(bitstream_cmd, ["--board", "zcu102", "--out", str(tmp_path / "c"), "--accel", "hls",
@@ -441,14 +446,19 @@ def test_cli_without_vivado(tmp_path, monkeypatch):
 
 def test_cli_runs_vivado_and_reports_its_errors(tmp_path, monkeypatch):
     """A stand-in `vivado` on PATH that executes build.tcl under the stubs: the CLI's run path for real."""
+    from vitaccel.boards import load_board
     from vitaccel.vivado.cli import bitstream_cmd
-    from vitaccel.vivado.generate import vivado_tcl_dir
+    from vitaccel.vivado.generate import generate_build, vivado_tcl_dir
+    from vitaccel.vivado.tclcheck import expectations, write_expect
 
     bindir = tmp_path / "bin"
     bindir.mkdir()
+    # the stand-in vivado checks build.tcl against the board's expectations, written here independently of the CLI
+    expect = write_expect(tmp_path / "expect.tcl", expectations(generate_build(
+        load_board("pynq-z2"), tmp_path / "expect_build", accel="hls", ip_repo=fake_ip_repo(tmp_path))))
     fake = bindir / "vivado"
     fake.write_text(f"#!/bin/sh\nexec {shutil.which('tclsh')} {vivado_tcl_dir() / 'vivado_stubs.tcl'} "
-                    "\"$PWD/build.tcl\" \"$PWD/.stub_expect.tcl\" > vivado.log 2>&1\n")
+                    f"\"$PWD/build.tcl\" \"{expect}\" > vivado.log 2>&1\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{_path_without_vivado()}")
     runner = CliRunner()
@@ -460,13 +470,11 @@ def test_cli_runs_vivado_and_reports_its_errors(tmp_path, monkeypatch):
     assert summary["ran"] is True and summary["result"]["status"] == "ok"
     assert (out / "vitaccel_pynq-z2.bit").is_file() and (out / "vitaccel_pynq-z2.hwh").is_file()
     # a failing run: the CLI raises with the script's own error line
-    exp = (out / ".stub_expect.tcl").read_text()
-    fake.write_text(fake.read_text().replace("exec ", "echo 'set ::stub(wns) -1.5' >> \"$PWD/.stub_expect.tcl\"\n"
+    fake.write_text(fake.read_text().replace("exec ", f"echo 'set ::stub(wns) -1.5' >> \"{expect}\"\n"
                                               "exec ", 1))
     res = runner.invoke(bitstream_cmd, ["--board", "pynq-z2", "--out", str(out), "--accel", "hls", "--ip-repo",
                                         str(fake_ip_repo(tmp_path)), "--no-check-tcl"])
     assert res.exit_code != 0 and "timing not met: WNS -1.5" in str(res.exception), res.output
-    assert exp  # the expectation file the CLI's check wrote is what the stand-in used
 
 
 # ------------------------------------------------------------------ the real tool

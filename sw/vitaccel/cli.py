@@ -44,7 +44,7 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
-            return None
+            return super().get_command(ctx, cmd_name)  # commands added with add_command (plugins, tests)
         target, _ = COMMANDS[cmd_name]
         module_name, attr = target.split(":")
         module = importlib.import_module(module_name)
@@ -65,7 +65,10 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning VitaccelError into a one-line message and exit code 2."""
     try:
-        cli.main(args=argv, prog_name="vitaccel", standalone_mode=False)
+        # standalone_mode=False: click returns a command's exit code (click.exceptions.Exit) instead of raising
+        rv = cli.main(args=argv, prog_name="vitaccel", standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            return rv
     except VitaccelError as exc:
         click.echo(f"vitaccel: error: {exc}", err=True)
         return 2

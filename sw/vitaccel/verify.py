@@ -129,11 +129,15 @@ def verify_model(qm: Any, board: str, backend: str = "isa", tasks: list[int] | N
 @click.option("--model", default=None, help="Model name.")
 @click.option("--board", required=True, help="Board name or YAML path.")
 @click.option("--task", default=None, help="Task name or index (default: every task).")
-@click.option("--qmodel", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
-@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option("--qmodel", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="QuantizedModel file (.npz from `vitaccel quantize`) to verify.")
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Float checkpoint to quantize first (when no --qmodel is given).")
 @click.option("--synthetic", is_flag=True, help="Synthetic integer parameters (fast, no torch).")
-@click.option("--images", default=1, show_default=True, help="Random uint8 input images per task.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--images", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Random uint8 input images per task (>= 1).")
+@click.option("--seed", default=0, show_default=True,
+              help="Seed of the random input images and of the float init / synthetic parameters.")
 @click.option("--json", "as_json", is_flag=True, help="JSON list (one object per task) on stdout.")
 def verify_cmd(backend: str, model: str | None, board: str, task: str | None, qmodel: Path | None,
                checkpoint: Path | None, synthetic: bool, images: int, seed: int, as_json: bool) -> None:

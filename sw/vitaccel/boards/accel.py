@@ -21,10 +21,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
-from vitaccel.boards.config import BoardConfig, load_board
+from vitaccel.boards.config import BoardConfig, load_board, max_clock_mhz
 from vitaccel.errors import ConfigError
 
 DSP_FRACTION_FOR_ARRAY = 0.5
@@ -164,12 +165,24 @@ def derive_accelerator_config(
         elif key == "axi_data_bits":
             if value not in (32, 64, 128, 256, 512):
                 raise ConfigError(f"override axi_data_bits={value!r}: expected one of 32, 64, 128, 256, 512")
-        elif key in ("clock_mhz", "ddr_peak_gbps") and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
-        ):
-            raise ConfigError(f"override {key}={value!r}: expected a positive number")
+        elif key in ("clock_mhz", "ddr_peak_gbps"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value <= 0:
+                raise ConfigError(f"override {key}={value!r}: expected a positive finite number")
+            if key == "clock_mhz" and value > (cap := max_clock_mhz()):
+                raise ConfigError(f"override clock_mhz={value!r}: expected at most {cap:g} MHz (the board schema's "
+                                  "pl_clock_mhz maximum)")
         fields[key] = value
     cfg = AcceleratorConfig(**fields)
+    beat = cfg.axi_data_bits // 8
+    for key in ("weight_buffer_bytes", "act_buffer_bytes", "param_buffer_bytes"):
+        size = getattr(cfg, key)
+        if size <= 0 or size < beat:
+            why = (f"the override {key}={size}" if key in (overrides or {}) else
+                   f"the board's BRAM/URAM ({board.bram36} BRAM36, {board.uram} URAM = {board.onchip_bytes} bytes) "
+                   f"is too small: {key} derives to {size}")
+            raise ConfigError(f"{board.source or board.name}: {why} bytes, expected at least one AXI beat "
+                              f"({beat} bytes)")
     if cfg.array_dsps > board.dsp:
         raise ConfigError(
             f"board {board.name}: a {cfg.array_rows}x{cfg.array_cols} MAC array needs {cfg.array_dsps} DSP slices "

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
-from vitaccel.boards.accel import derive_accelerator_config
+from vitaccel.boards.accel import derive_accelerator_config, parse_overrides
 from vitaccel.boards.config import list_boards, load_board
 
 
-def board_summary(name: str) -> dict:
-    """Board facts and derived accelerator parameters as one JSON-able dict."""
+def board_summary(name: str, overrides: dict[str, Any] | None = None) -> dict:
+    """Board facts and derived accelerator parameters (with AcceleratorConfig `overrides`) as one JSON-able dict."""
     b = load_board(name)
-    a = derive_accelerator_config(b)
+    a = derive_accelerator_config(b, overrides)
     return {
         "name": b.name,
         "display_name": b.display_name,
@@ -31,11 +32,14 @@ def board_summary(name: str) -> dict:
 
 @click.command("boards")
 @click.option("--board", "board_name", default=None, help="Show one board (name or path to a YAML file).")
+@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
+              help="AcceleratorConfig override, as given to `vitaccel compile` (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
-def boards_cmd(board_name: str | None, as_json: bool) -> None:
+def boards_cmd(board_name: str | None, sets: tuple[str, ...], as_json: bool) -> None:
     """List board configs (board_configs/*.yaml) and the accelerator each one derives."""
+    overrides = parse_overrides(sets)
     names = [board_name] if board_name else list_boards()
-    rows = [board_summary(n) for n in names]
+    rows = [board_summary(n, overrides) for n in names]
     if as_json:
         click.echo(json.dumps({"boards": rows}, indent=2))
         return

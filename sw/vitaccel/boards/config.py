@@ -32,6 +32,14 @@ def _schema() -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def max_clock_mhz() -> float:
+    """The highest PL clock (MHz) the board schema allows (pl_clock_mhz.maximum); overrides share the cap."""
+    prop = _schema().get("properties", {}).get("pl_clock_mhz", {})
+    if "maximum" not in prop:
+        raise ConfigError(f"{board_dir() / 'board.schema.json'}: pl_clock_mhz has no 'maximum' (expected the clock cap)")
+    return float(prop["maximum"])
+
+
 @dataclass(frozen=True)
 class BoardConfig:
     """One validated board: part, PS, clock target (MHz), resources, DDR (peak GB/s) and HP ports."""
@@ -105,10 +113,8 @@ def _validate(data: Any, source: str) -> None:
         if err.validator == "additionalProperties":
             allowed = f"; allowed fields: {', '.join(sorted(schema.get('properties', {})))}"
         raise ConfigError(f"{source}: field '{field_name}': {err.message}{allowed}")
-    # Semantic checks the schema cannot express.
-    stem = Path(source).stem
-    if Path(source).suffix in (".yaml", ".yml") and data["name"] != stem:
-        raise ConfigError(f"{source}: field 'name' is {data['name']!r} but must equal the file name {stem!r}")
+    # Semantic checks the schema cannot express (field consistency first, the file-name rule last, so a broken
+    # field is reported even in a file whose name differs from its 'name').
     fam_ps = {"zynquplus": ("zynq_ultra_ps_e", "DSP48E2"), "zynq": ("processing_system7", "DSP48E1")}
     ps, dsp = fam_ps[data["family"]]
     if data["ps_type"] != ps:
@@ -121,6 +127,9 @@ def _validate(data: Any, source: str) -> None:
         raise ConfigError(
             f"{source}: field 'ddr.peak_gbps' is {ddr['peak_gbps']} but width_bits/8 * mts / 1000 = {expected:.2f}"
         )
+    stem = Path(source).stem
+    if Path(source).suffix in (".yaml", ".yml") and data["name"] != stem:
+        raise ConfigError(f"{source}: field 'name' is {data['name']!r} but must equal the file name {stem!r}")
 
 
 def _from_dict(data: dict[str, Any], source: str) -> BoardConfig:

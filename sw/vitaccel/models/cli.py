@@ -45,7 +45,8 @@ def models_cmd(names: tuple[str, ...], as_json: bool) -> None:
 
     table = Table(title="vitaccel model configs", caption="MMAC/image per task; MoE: blocks, experts x hidden, top-k")
     for col in ("name", "CxHxW", "patch", "tokens", "dim/depth/heads", "MoE", "tasks", "params", "MMAC/image"):
-        table.add_column(col, justify="right" if col in ("tokens", "params", "patch") else "left")
+        table.add_column(col, justify="right" if col in ("tokens", "params", "patch") else "left",
+                         no_wrap=col == "name")
     for r in rows:
         moe = (
             f"{','.join(map(str, r['moe_blocks']))}: {r['num_experts']}x{r['expert_hidden']} k{r['top_k']}"
@@ -60,4 +61,5 @@ def models_cmd(names: tuple[str, ...], as_json: bool) -> None:
             r["name"], "x".join(map(str, r["input"])), str(r["patch"]), str(r["tokens"]),
             f"{r['dim']}/{r['depth']}/{r['heads']}", moe, tasks, f"{r['params'] / 1e6:.3f} M", macs,
         )
-    Console().print(table)
+    # piped output / an 80-column terminal would squeeze (and cut) the model names: never narrower than 150
+    Console(width=max(Console().width, 150)).print(table)

@@ -70,7 +70,7 @@ def estimate_cmd(board: str, model: str | None, task: str, qmodel: Path | None, 
     res = r["resources"]
     click.echo(f"  resources: DSP {res['dsp']}/{res['dsp_available']}, BRAM36 {res['bram36']}/"
                f"{res['bram36_available']}, URAM {res['uram']}/{res['uram_available']} "
-               f"({'fits' if res['fits'] else 'DOES NOT FIT'})")
+               f"({'fits' if res['fits'] else 'DOES NOT FIT'}; analytic DSP/BRAM count, LUTs: `estimate --rtl`)")
 
 
 def _rtl_estimate(board: str, overrides: dict, as_json: bool) -> None:

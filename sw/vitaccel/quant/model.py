@@ -252,20 +252,30 @@ class QuantizedModel:
         where = f"quantized model {path}"
         if not path.is_file():
             raise CheckpointError(f"{where}: file not found")
+        expected = f"expected a {FORMAT} .npz archive written by QuantizedModel.save / `vitaccel quantize`"
         try:
-            with np.load(path, allow_pickle=False) as z:
+            loaded = np.load(path, allow_pickle=False)
+        except ValueError:  # numpy's "pickled data" message: neither .npy nor .npz, so no advice about pickles
+            raise CheckpointError(f"{where}: not a .npz / .npy file (unrecognised contents); {expected}") from None
+        except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise CheckpointError(f"{where}: not a readable .npz file ({type(exc).__name__}: {exc}); {expected}") \
+                from None
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            what = f"a plain {loaded.dtype} array of shape {loaded.shape}" if isinstance(loaded, np.ndarray) \
+                else type(loaded).__name__
+            raise CheckpointError(f"{where}: holds {what} (np.save), not a quantized model; {expected}")
+        try:
+            with loaded as z:
                 data = {k: z[k] for k in z.files}
         except (OSError, ValueError, zipfile.BadZipFile, zlib.error, EOFError, KeyError) as exc:
-            raise CheckpointError(
-                f"{where}: not a readable .npz file ({type(exc).__name__}: {exc}); expected a {FORMAT} file "
-                "written by QuantizedModel.save"
-            ) from None
+            msg = "contains an object (pickled) array" if "pickle" in str(exc) else f"{type(exc).__name__}: {exc}"
+            raise CheckpointError(f"{where}: not a readable .npz file ({msg}); {expected}") from None
         if "__meta__" not in data:
             raise CheckpointError(f"{where}: no '__meta__' entry; expected a {FORMAT} file")
         try:
             meta = json.loads(bytes(data["__meta__"].astype(np.uint8)).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckpointError(f"{where}: '__meta__' is not valid JSON ({exc})") from None
+        except (UnicodeDecodeError, ValueError, TypeError) as exc:
+            raise CheckpointError(f"{where}: '__meta__' is not valid JSON ({exc}); {expected}") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
             raise CheckpointError(f"{where}: format {got!r}, expected {FORMAT!r}")

@@ -8,9 +8,12 @@ ISA major version; program size = instructions x 32 bytes and its CRC-32 = manif
 payload CRC (`verify_payload`); header config hash = manifest config hash; header input/output byte counts =
 the manifest's uint8 input shape and int32 output shape. Nothing is padded, truncated or converted.
 
-Dequantization scales (float per output channel, or one scalar): `manifest["output"]["dequant_scale"]` when the
-compiler writes it, else taken from the QuantizedModel the bundle was compiled from (`qmodel=` path or object).
-Without either the int32 accumulators are still available; asking for float output raises ConfigError.
+Dequantization scales (float per output channel, or one scalar): `manifest["output"]["dequant_scale"]`, which
+`vitaccel compile` writes into every task's manifest. A bundle without it (hand-made or from an older compiler)
+takes them from the QuantizedModel it was compiled from (`qmodel=` path or object); when both are given, the
+QuantizedModel must match the bundle (model name, input / output shapes) and its head scales must equal the
+manifest's (ConfigError naming both files otherwise). Without any scales the int32 accumulators are still
+available; asking for float output raises ConfigError.
 """
 
 from __future__ import annotations
@@ -102,6 +105,38 @@ def _hex(v: Any, where: str) -> int:
         raise ConfigError(f"{where}: {v!r} is not an integer / hex string") from None
 
 
+def check_program(program: bytes, m: dict[str, Any], directory: Path) -> tuple[int, int]:
+    """ProgramError unless `program` (DIR/program.bin) has the manifest's instruction count x 32 bytes and its
+    program_crc32; returns (instructions, CRC-32). Shared by the bundle loader and `vitaccel disasm`."""
+    mf, pf = directory / "manifest.json", directory / "program.bin"
+    try:
+        n_ins = int(m.get("instructions", -1))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{mf}: instructions {m.get('instructions')!r}: expected an integer") from None
+    if len(program) != n_ins * spec.INSTR_BYTES or n_ins <= 0:
+        raise ProgramError(f"{pf}: {len(program)} bytes, manifest says {n_ins} instructions "
+                           f"({n_ins * spec.INSTR_BYTES} bytes)")
+    crc = zlib.crc32(program)
+    if crc != _hex(m.get("program_crc32"), f"{mf}: program_crc32"):
+        raise ProgramError(f"{pf}: CRC-32 0x{crc:08x}, manifest {mf} says {m.get('program_crc32')} (program.bin "
+                           "corrupted or from another compilation)")
+    return n_ins, crc
+
+
+def task_dir(root: Path, entry: dict[str, Any]) -> Path:
+    """The directory of one entry of a multi-task manifest's "programs" list."""
+    name = str(entry.get("task"))
+    sub = root / name  # the compiler writes DIR/<task>; "dir" may be an absolute path of the host
+    if not sub.is_dir():
+        sub = root / Path(str(entry.get("dir", name))).name
+    return sub
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A manifest.json as a dict; ConfigError naming the file when missing, not JSON or not an object."""
+    return _read_json(path)
+
+
 def load_task(directory: str | Path) -> CompiledTask:
     """Load and check one task's directory (program.bin, image.bin, manifest.json)."""
     d = Path(directory)
@@ -117,13 +152,7 @@ def load_task(directory: str | Path) -> CompiledTask:
             raise ConfigError(f"{d / name}: not found")
     program = (d / "program.bin").read_bytes()
     image = (d / "image.bin").read_bytes()
-    n_ins = int(m.get("instructions", -1))
-    if len(program) != n_ins * spec.INSTR_BYTES or n_ins <= 0:
-        raise ProgramError(f"{d / 'program.bin'}: {len(program)} bytes, manifest says {n_ins} instructions "
-                           f"({n_ins * spec.INSTR_BYTES} bytes)")
-    crc = zlib.crc32(program)
-    if crc != _hex(m.get("program_crc32"), f"{mf}: program_crc32"):
-        raise ProgramError(f"{d / 'program.bin'}: CRC-32 0x{crc:08x}, manifest says {m.get('program_crc32')}")
+    n_ins, crc = check_program(program, m, d)
     try:
         verify_payload(image)
         hdr = parse_header(image)
@@ -189,7 +218,7 @@ class Bundle:
     @classmethod
     def load(cls, path: str | Path, qmodel: Any = None) -> Bundle:
         """Load DIR (single task or the multi-task layout); `qmodel` (path or QuantizedModel) supplies the
-        dequantization scales when the manifests do not carry them."""
+        dequantization scales of manifests without output.dequant_scale and is checked against those with it."""
         root = Path(path)
         if not root.is_dir():
             raise ConfigError(f"bundle {root}: not a directory (give the --out DIR of `vitaccel compile`)")
@@ -199,11 +228,9 @@ class Bundle:
         elif isinstance(top.get("programs"), list) and top["programs"]:
             tasks = []
             for ent in top["programs"]:
-                name = str(ent.get("task"))
-                sub = root / name  # the compiler writes DIR/<task>; "dir" may be an absolute path of the host
-                if not sub.is_dir():
-                    sub = root / Path(str(ent.get("dir", name))).name
-                tasks.append(load_task(sub))
+                if not isinstance(ent, dict):
+                    raise ConfigError(f"{root / 'manifest.json'}: programs entry {ent!r}: expected an object")
+                tasks.append(load_task(task_dir(root, ent)))
         else:
             raise ConfigError(f"{root / 'manifest.json'}: neither a compiled program (format {FORMAT!r}) nor a "
                               "multi-task manifest with 'programs'")
@@ -217,20 +244,39 @@ class Bundle:
         return b
 
     def attach_qmodel(self, qmodel: Any) -> None:
-        """Take the dequantization scales of every task from the QuantizedModel (path or object)."""
+        """Check the QuantizedModel (path or object) against the bundle and take the dequantization scales of
+        every task whose manifest has none; where the manifest has them, the model's must be equal."""
+        src = "qmodel"
         if isinstance(qmodel, (str, Path)):
             from vitaccel.quant.model import QuantizedModel
 
+            src = f"qmodel {qmodel}"
             qmodel = QuantizedModel.load(qmodel)
         mc = qmodel.config
         if mc.name != self.model:
-            raise ConfigError(f"qmodel is {mc.name!r} but the bundle {self.root} was compiled for {self.model!r}")
+            raise ConfigError(f"{src} is {mc.name!r} but the bundle {self.root} was compiled for {self.model!r}")
         for t in self.tasks:
+            mf = t.directory / "manifest.json"
+            if not 0 <= t.task_index < len(mc.tasks):
+                raise ConfigError(f"{src} has {len(mc.tasks)} tasks, {mf} is task index {t.task_index}")
             spec_t = mc.tasks[t.task_index]
             if spec_t.name != t.task:
-                raise ConfigError(f"qmodel task {t.task_index} is {spec_t.name!r}, the bundle's is {t.task!r}")
+                raise ConfigError(f"{src} task {t.task_index} is {spec_t.name!r}, {mf} is {t.task!r}")
+            in_shape = (int(mc.in_chans), int(mc.img_size[0]), int(mc.img_size[1]))
+            if in_shape != t.input_shape:
+                raise ConfigError(f"{src} takes input {list(in_shape)}, {mf} says {list(t.input_shape)} (a different "
+                                  f"{mc.name!r} config)")
             s = np.asarray(qmodel.layer(f"heads.{t.task_index}").scales["dequant"], dtype=np.float64)
-            t.dequant_scale = _check_scale(s, t.output_shape[1], f"qmodel heads.{t.task_index} dequant scale")
+            s = _check_scale(s, t.output_shape[1], f"{src} heads.{t.task_index} dequant scale")
+            if t.dequant_scale is not None:
+                a, b = np.broadcast_to(s, t.output_shape[1:]), np.broadcast_to(t.dequant_scale, t.output_shape[1:])
+                if not np.array_equal(a, b):
+                    bad = int(np.flatnonzero(a != b)[0])
+                    raise ConfigError(f"{src}: heads.{t.task_index} dequant scale [{bad}] = {a[bad]!r} but "
+                                      f"{mf} output.dequant_scale[{bad}] = {b[bad]!r}; expected equal (the bundle "
+                                      "was compiled from another QuantizedModel)")
+            else:
+                t.dequant_scale = s
 
     def task(self, task: int | str | None = None) -> CompiledTask:
         """By name, by the model's task index, or the only / first task when None."""
@@ -248,4 +294,4 @@ class Bundle:
         return {t.header.config_hash for t in self.tasks}
 
 
-__all__ = ["FORMAT", "Bundle", "CompiledTask", "load_task"]
+__all__ = ["FORMAT", "Bundle", "CompiledTask", "check_program", "load_task", "read_manifest", "task_dir"]

@@ -99,6 +99,8 @@ class Accelerator:
     def __init__(self, bundle: str | Path | Bundle, device: Device | str = "isa", *, board: str | None = None,
                  overrides: dict[str, Any] | None = None, bitfile: str | Path | None = None,
                  qmodel: Any = None, timeout_s: float | None = None, **device_kwargs: Any):
+        if timeout_s is not None and not float(timeout_s) > 0:  # also NaN
+            raise ConfigError(f"timeout_s={timeout_s!r}: expected a positive number of seconds")
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, qmodel=qmodel)
         if isinstance(bundle, Bundle) and qmodel is not None:
             self.bundle.attach_qmodel(qmodel)
@@ -107,8 +109,8 @@ class Accelerator:
             self.device = device
         elif device == "pynq":
             if bitfile is None:
-                raise ConfigError("device 'pynq' needs the bitstream: bitfile=PATH/design.bit (with design.hwh beside "
-                                  "it)")
+                raise ConfigError("device 'pynq' needs the bitstream: give `vitaccel run --bitfile PATH/design.bit` "
+                                  "(Python: Accelerator(..., bitfile=PATH/design.bit)), with design.hwh beside it")
             self.device = open_device("pynq", bitfile=bitfile, **device_kwargs)
         else:
             self.device = open_device(device, board=board or self.bundle.board, overrides=overrides,
@@ -288,6 +290,9 @@ class Accelerator:
             got = images.shape if isinstance(images, np.ndarray) else type(images).__name__
             raise InputError(f"task {t.task!r}: expected a uint8 batch (B, {', '.join(map(str, t.input_shape))}), "
                              f"got {got}")
+        if images.shape[0] == 0:
+            raise InputError(f"task {t.task!r}: empty batch {images.shape} (0 images), expected at least one image "
+                             f"(B, {', '.join(map(str, t.input_shape))}) with B >= 1")
         return images
 
     def predict(self, images: np.ndarray, task: int | str | None = None, output: str = "float") -> np.ndarray:
@@ -310,6 +315,8 @@ class Accelerator:
     def throughput_test(self, batch: int = 8, task: int | str | None = None, seed: int = 0) -> dict[str, Any]:
         """FINN-style figures over `batch` random images: wall-clock runtime, images/s, DRAM traffic and, when
         the device counts cycles, the accelerator-only latency at the bundle's clock."""
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise ConfigError(f"throughput_test batch={batch!r}: expected an integer >= 1")
         t = self.load(task)
         rng = np.random.default_rng(seed)
         imgs = rng.integers(0, 256, size=(batch, *t.input_shape), dtype=np.uint8)

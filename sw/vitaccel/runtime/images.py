@@ -23,15 +23,20 @@ def load_images(path: str | Path, shape: tuple[int, int, int]) -> np.ndarray:
     if p.suffix.lower() == ".npy":
         try:
             arr = np.load(p, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{p}: not a readable .npy array: {exc}") from None
+        except (OSError, ValueError, EOFError):  # numpy's own text advises allow_pickle: not for an image file
+            raise InputError(f"{p}: not a valid .npy array file; expected a uint8 array ({c}, {h}, {w}) or "
+                             f"(B, {c}, {h}, {w}) saved with numpy.save") from None
+        if not isinstance(arr, np.ndarray):
+            arr.close()
+            raise InputError(f"{p}: a .npz archive, expected a .npy uint8 array ({c}, {h}, {w}) or "
+                             f"(B, {c}, {h}, {w})")
         if arr.dtype != np.uint8:
             raise InputError(f"{p}: dtype {arr.dtype}, expected uint8 pixels (the driver never casts)")
-        if arr.ndim == 3:
-            arr = arr[None]
-        if arr.ndim != 4 or arr.shape[1:] != (c, h, w):
+        if arr.shape != (c, h, w) and (arr.ndim != 4 or arr.shape[1:] != (c, h, w)):
             raise InputError(f"{p}: shape {arr.shape}, expected ({c}, {h}, {w}) or (B, {c}, {h}, {w})")
-        return np.ascontiguousarray(arr)
+        if arr.ndim == 4 and arr.shape[0] == 0:
+            raise InputError(f"{p}: shape {arr.shape} is an empty batch (0 images), expected at least one image")
+        return np.ascontiguousarray(arr[None] if arr.ndim == 3 else arr)
     try:
         from PIL import Image
     except ImportError:
@@ -42,8 +47,9 @@ def load_images(path: str | Path, shape: tuple[int, int, int]) -> np.ndarray:
     try:
         with Image.open(p) as im:
             arr = np.asarray(im.convert("RGB" if c == 3 else "L"), dtype=np.uint8)
-    except OSError as exc:
-        raise InputError(f"{p}: cannot read the image: {exc}") from None
+    except (OSError, ValueError, SyntaxError):  # PIL.UnidentifiedImageError is an OSError
+        raise InputError(f"{p}: not a valid image file; expected a .npy uint8 array or a PNG / JPEG image of "
+                         f"{w}x{h} pixels") from None
     if arr.shape[:2] != (h, w):
         raise InputError(f"{p}: {arr.shape[1]}x{arr.shape[0]} pixels (WxH), the model takes {w}x{h}; resize it "
                          "first (the runtime never resizes)")

@@ -17,8 +17,9 @@ from vitaccel.errors import ConfigError
 @click.option("--board", required=True, help="Board name (board_configs/<name>.yaml) or path to a board YAML.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Output folder (default build/bitstream/<board>).")
-@click.option("--accel", type=click.Choice(["rtl", "hls"]), default="rtl", show_default=True,
-              help="Accelerator implementation: RTL module reference (hw/rtl) or the HLS IP (vitaccel hls).")
+@click.option("--accel", type=click.Choice(["hls", "rtl"]), default="hls", show_default=True,
+              help="Accelerator implementation: the HLS IP (`vitaccel hls --run` exports it) or the RTL module "
+                   "reference (hw/rtl; its top level runs the control path only so far).")
 @click.option("--ip-repo", type=click.Path(path_type=Path), default=None,
               help="--accel hls: IP repository holding the exported IP (default build/hls/<board>/vitaccel_hls/"
                    "solution1/impl/ip).")
@@ -55,6 +56,9 @@ def bitstream_cmd(board: str, out_dir: Path | None, accel: str, ip_repo: Path | 
     }
     print(f"generated the Vivado build for {b.name} ({b.part}, {b.ps_type}, {build.cfg.clock_mhz:g} MHz, accelerator "
           f"{accel}, {len(build.intf.masters)} AXI master(s) -> HP ports) in {build.out}", file=log)
+    if accel == "rtl":
+        build.notes.append("the RTL top level runs the control path only so far (compute instructions stop with "
+                           "status UNSUPPORTED): a bitstream built from it cannot run a model yet; use --accel hls")
     for note in build.notes:
         print(f"note: {note}", file=log)
     if check_tcl and shutil.which("tclsh") is None:
@@ -72,7 +76,8 @@ def bitstream_cmd(board: str, out_dir: Path | None, accel: str, ip_repo: Path | 
         if exe is None:
             print(f"vivado not found on PATH: stopped after generation. On a machine with Vivado run:\n"
                   f"  {build.shell_command()}\n"
-                  f"Outputs: {build.out}/{build.stem}.bit + {build.stem}.hwh (+ .xsa, {build.stem}.json).", file=log)
+                  f"That run writes {build.out}/{build.stem}.bit + {build.stem}.hwh (+ .xsa, {build.stem}.json); "
+                  f"nothing of that exists yet.", file=log)
         else:
             print(f"--no-run: not running {exe}. Run:\n  {build.shell_command()}", file=log)
         if as_json:

@@ -123,11 +123,17 @@ def check_build(build: VivadoBuild, stub: dict[str, Any] | None = None) -> StubR
     `vitaccel hls --run`): the check then uses a placeholder repository folder so the rest of the flow is checked.
     """
     env: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="vitaccel-stub-ip-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="vitaccel-stub-ip-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="vitaccel-stub-run-") as scratch:
         if build.accel == "hls" and (build.ip_repo is None or not (build.ip_repo / "component.xml").is_file()):
             (Path(tmp) / "component.xml").write_text("<placeholder for the tcl check/>\n")
             env["VITACCEL_IP_REPO"] = tmp
-        res = run_stubs(build.tcl, expectations(build), stub, env=env)
+        # The stubs create what a real run leaves behind (an empty .bit, a status JSON, reports): run them on a
+        # scratch copy of the build folder (build.tcl locates everything relative to itself), so the user's
+        # --out never holds a fake bitstream.
+        run_dir = Path(scratch) / build.tcl.parent.name
+        shutil.copytree(build.tcl.parent, run_dir)
+        res = run_stubs(run_dir / build.tcl.name, expectations(build), stub, env=env)
     if res.error:
         raise TclCheckError(f"{build.tcl}: {res.error}")
     if res.exit_code not in (None, 0):
