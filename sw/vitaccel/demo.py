@@ -82,7 +82,7 @@ def _plot(path: Path, photo: np.ndarray, outs: dict[str, dict[str, np.ndarray]],
     grid = fig.add_gridspec(len(names) + 1, 3)
     ax = fig.add_subplot(grid[0, 0])
     ax.imshow(photo.transpose(1, 2, 0))
-    ax.set_title("input (sklearn china.jpg, 128x256)")
+    ax.set_title(f"input (sklearn china.jpg, {photo.shape[1]}x{photo.shape[2]})")
     ax.axis("off")
     ax = fig.add_subplot(grid[0, 1:])
     vals = [max(min(r["sqnr_db"], 99.0), -10.0) for r in sqnr]
@@ -161,7 +161,8 @@ def run_demo(model_name: str = "m3vit-tiny", board: str = "zcu102", out: str | P
         _log("[4/5] ISA step skipped (--no-isa)")
     _log(f"[5/5] write the report to {out}/")
     report = {
-        "model": cfg.name, "board": board, "image": "sklearn china.jpg (centre crop, 128x256)",
+        "model": cfg.name, "board": board,
+        "image": f"sklearn china.jpg (centre crop, {cfg.img_size[0]}x{cfg.img_size[1]})",
         "calibration": calib_src, "quantize_seconds": round(quant_s, 2), "tasks": tasks,
         "layer_sqnr_db_task0": sqnr, "min_layer_sqnr_db": min(r["sqnr_db"] for r in sqnr), "isa": isa_rows,
     }
@@ -176,9 +177,21 @@ def run_demo(model_name: str = "m3vit-tiny", board: str = "zcu102", out: str | P
                   "|---|---|---|---|---|"]
         lines += [f"| {r['task']} | {r['instructions']} | {r['bit_exact']} | {r['isa_sim_s']} | {r['latency_ms']:.3f} |"
                   for r in isa_rows]
-    lines += ["", f"Lowest per-layer SQNR (task 0): {report['min_layer_sqnr_db']:.1f} dB. Plot: report.png."]
+    lines += ["", f"Lowest per-layer SQNR (task 0): {report['min_layer_sqnr_db']:.1f} dB. Plot: report.png.", "",
+              "| layer | kind | SQNR vs float (dB) |", "|---|---|---|"]
+    lines += [f"| {r['layer']} | {r['kind']} | {r['sqnr_db']:.1f} |" for r in sqnr]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return report
+
+
+def _sqnr_by_block(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per block ("blocks.3: norm1 38.2, attn.qkv 36.0, ...") and one per top-level layer."""
+    groups: dict[str, list[str]] = {}
+    for r in rows:
+        parts = r["layer"].split(".")
+        key, rest = (".".join(parts[:2]), ".".join(parts[2:])) if parts[0] == "blocks" else (r["layer"], "")
+        groups.setdefault(key, []).append(f"{rest + ' ' if rest else ''}{r['sqnr_db']:.1f}")
+    return [f"{k}: {', '.join(v)}" for k, v in groups.items()]
 
 
 @click.command("demo")
@@ -197,6 +210,9 @@ def demo_cmd(model_name: str, board: str, out: str, no_isa: bool, as_json: bool)
     for t in report["tasks"]:
         click.echo(f"  task {t['task']:10s} float vs int8 {t['metric']}: {t['value']:.4f}  "
                    f"(golden model {t['golden_seconds']} s)")
+    click.echo("  per-layer SQNR of the int8 golden model vs float, task 0 (dB):")
+    for line in _sqnr_by_block(report["layer_sqnr_db_task0"]):
+        click.echo(f"    {line}")
     click.echo(f"  lowest per-layer SQNR (task 0): {report['min_layer_sqnr_db']:.1f} dB")
     for r in report["isa"]:
         click.echo(f"  {report['board']} {r['task']}: {r['instructions']} instructions, ISA simulator bit-exact "
