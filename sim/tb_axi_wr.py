@@ -30,6 +30,7 @@ async def axi_write_bursts(dut):
     max_burst = int(dut.MAX_BURST.value)
     mem_size = 1 << 16
     dut.cmd_valid.value = 0
+    dut.in_strb.value = (1 << nbytes) - 1
     ram = AxiRamWrite(AxiWriteBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst_n, reset_active_level=False,
                       size=mem_size)
     shadow = bytearray(gen.integers(0, 256, mem_size, dtype=np.uint8).tobytes())

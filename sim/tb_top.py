@@ -5,6 +5,8 @@ instructions, because the datapath instructions are not dispatched yet (they sto
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
@@ -67,6 +69,7 @@ async def top_control_path(dut):
     c = tbutil.cfg()
     gen = tbutil.rng()
     cfg = derive_accelerator_config(c["board"])
+    cfg = replace(cfg, **{k: int(c[k]) for k in ("array_rows", "array_cols") if k in c})
     cocotb.start_soon(Clock(dut.ap_clk, 10, unit="ns").start())
     dut.ap_rst_n.value = 0
     axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi_control"), dut.ap_clk, dut.ap_rst_n,

@@ -1,11 +1,11 @@
 // vitaccel_axi_wr: AXI4 write master (DMA write engine) for on-chip -> DDR transfers.
 //
-// A command (cmd_addr, cmd_beats) writes cmd_beats words of DATA_W bits, taken from the in_* stream, starting at
-// byte address cmd_addr (aligned to DATA_W / 8). It is split into INCR bursts of at most MAX_BURST beats that
-// never cross a 4 KiB boundary; up to MAX_OUTSTANDING bursts may wait for their write response. The address and
-// data sides run the same burst splitter, so W beats of burst i follow its AW (no length FIFO); WLAST closes
-// each burst. busy drops when every beat is written and every response received. A non-OKAY BRESP sets err
-// (sticky until the next command); the transfer still completes, so nothing hangs.
+// A command (cmd_addr, cmd_beats) writes cmd_beats words of DATA_W bits, taken from the in_* stream (in_strb is
+// each beat's WSTRB), starting at byte address cmd_addr (aligned to DATA_W / 8). It is split into INCR bursts of
+// at most MAX_BURST beats that never cross a 4 KiB boundary; up to MAX_OUTSTANDING bursts may wait for their
+// write response. The address and data sides run the same burst splitter, so W beats of burst i follow its AW
+// (no length FIFO); WLAST closes each burst. busy drops when every beat is written and every response received.
+// A non-OKAY BRESP sets err (sticky until the next command); the transfer still completes, so nothing hangs.
 module vitaccel_axi_wr #(
     parameter int ADDR_W          = 40,
     parameter int DATA_W          = 128,
@@ -21,6 +21,7 @@ module vitaccel_axi_wr #(
     input  logic                  in_valid,
     output logic                  in_ready,
     input  logic [DATA_W-1:0]     in_data,
+    input  logic [DATA_W/8-1:0]   in_strb,     // byte strobes of the beat (WSTRB)
     output logic                  busy,
     output logic                  err,
     output logic [0:0]            m_axi_awid,
@@ -69,7 +70,6 @@ module vitaccel_axi_wr #(
     assign m_axi_awburst = 2'b01;
     assign m_axi_awcache = 4'b0011;
     assign m_axi_awprot  = 3'b000;
-    assign m_axi_wstrb   = '1;
     assign m_axi_bready  = 1'b1;
 
     assign cmd_ready = !busy;
@@ -82,6 +82,7 @@ module vitaccel_axi_wr #(
     assign m_axi_wvalid = in_valid && w_ok;
     assign in_ready     = m_axi_wready && w_ok;
     assign m_axi_wdata  = in_data;
+    assign m_axi_wstrb  = in_strb;
     assign w_burst      = burst_len(w_addr, w_left + w_beat);  // beats left at the start of this burst
     assign m_axi_wlast  = (w_beat == w_burst - 32'd1);
 

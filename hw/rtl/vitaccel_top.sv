@@ -2,17 +2,29 @@
 // ap_clk, ap_rst_n, s_axi_control_*, m_axi_gmem_*, interrupt), so the PS connects to it exactly like to the
 // HLS kernel.
 //
-// STATUS OF THIS LEVEL: control path only. It implements the s_axilite register map (vitaccel_ctrl), the
-// memory-image header check, instruction fetch over AXI4 (vitaccel_axi_rd) and the decode-time checks of the
-// ISA simulator, in its order: NO_END (pc reached INSTR_COUNT), ILLEGAL_OPCODE, BAD_VERSION, BAD_FIELD
-// (reserved bits, masks from vitaccel_isa_masks_pkg), then END finishes and NOP / SYNC retire. Instructions
-// that move data or compute (LOAD, STORE, IM2COL, LAYERNORM, GEMM, ROUTE) are not dispatched to the datapath
-// yet: they stop the program with ErrorCode UNSUPPORTED at their index. Errors never hang: the sequencer
-// always reaches ap_done with STATUS = {done, error, code} and ERROR_PC (0xFFFFFFFF for image errors).
+// STATUS OF THIS LEVEL: control path, LOAD / STORE / IM2COL and the REQ8 GEMM. It implements the s_axilite
+// register map (vitaccel_ctrl), the memory-image header check, instruction fetch over AXI4 (vitaccel_axi_rd) and
+// the decode-time checks of the ISA simulator, in its order: NO_END (pc reached INSTR_COUNT), ILLEGAL_OPCODE,
+// BAD_VERSION, BAD_FIELD (reserved bits, masks from vitaccel_isa_masks_pkg), then END finishes and NOP / SYNC
+// retire. LOAD (DDR -> ACT / weight-buffer half), STORE (ACT -> OUTPUT) and IM2COL (image -> patch rows in
+// ACT) run on vitaccel_dma, GEMM with the REQ8 epilogue (immediates or record, B in ACT or WBUF) on
+// vitaccel_gemm_seq (vitaccel_gemm_core inside), each with the ISA simulator's operand checks (BAD_FIELD,
+// ADDR_RANGE, BUF_OVERFLOW, WBUF_STATE, UNSUPPORTED) against the region sizes of the image header and the
+// buffer sizes (vitaccel.rtlgen.params.top_parameters), one instruction at a time (blocking). The memories:
+// vitaccel_act_buf (ACT), vitaccel_wbuf (two halves + EMPTY / FULL state: a LOAD fills at dispatch, a GEMM
+// with release empties at completion, ap_start empties both). LAYERNORM, ROUTE and the other GEMM forms are
+// not dispatched yet: they stop the program with ErrorCode UNSUPPORTED at their index. Errors never hang: the
+// sequencer always reaches ap_done with STATUS = {done, error, code} and ERROR_PC (0xFFFFFFFF for image errors).
 module vitaccel_top #(
     parameter logic [31:0] CONFIG_HASH = 32'h0,
     parameter int          DATA_W      = 128,
-    parameter int          ADDR_W      = 64   // the register map carries 64-bit addresses (as the HLS build)
+    parameter int          ADDR_W      = 64,  // the register map carries 64-bit addresses (as the HLS build)
+    parameter int          ACT_BYTES   = 4096, // AcceleratorConfig.act_buffer_bytes
+    parameter int          WBUF_BYTES  = 4096, // AcceleratorConfig.weight_buffer_bytes (one half)
+    parameter int          ROWS        = 4,    // AcceleratorConfig.array_rows
+    parameter int          COLS        = 8,    // AcceleratorConfig.array_cols
+    parameter int          PACK        = 2,    // AcceleratorConfig.macs_per_dsp
+    parameter int          MAX_TOKENS  = 256   // AcceleratorConfig.max_tokens
 ) (
     input  logic                ap_clk,
     input  logic                ap_rst_n,
@@ -37,28 +49,22 @@ module vitaccel_top #(
     /* verilator lint_off SYMRSVDWORD */
     output logic                interrupt,
     /* verilator lint_on SYMRSVDWORD */
-    // AXI4 master to DDR (write channels idle until the STORE path exists)
+    // AXI4 master to DDR
     output logic [0:0]          m_axi_gmem_AWID,
     output logic [ADDR_W-1:0]   m_axi_gmem_AWADDR,
     output logic [7:0]          m_axi_gmem_AWLEN,
     output logic [2:0]          m_axi_gmem_AWSIZE,
     output logic [1:0]          m_axi_gmem_AWBURST,
     output logic                m_axi_gmem_AWVALID,
-    /* verilator lint_off UNUSEDSIGNAL */
     input  logic                m_axi_gmem_AWREADY,
-    /* verilator lint_on UNUSEDSIGNAL */
     output logic [DATA_W-1:0]   m_axi_gmem_WDATA,
     output logic [DATA_W/8-1:0] m_axi_gmem_WSTRB,
     output logic                m_axi_gmem_WLAST,
     output logic                m_axi_gmem_WVALID,
-    /* verilator lint_off UNUSEDSIGNAL */
     input  logic                m_axi_gmem_WREADY,
-    /* verilator lint_on UNUSEDSIGNAL */
-    /* verilator lint_off UNUSEDSIGNAL */
     input  logic [0:0]          m_axi_gmem_BID,
     input  logic [1:0]          m_axi_gmem_BRESP,
     input  logic                m_axi_gmem_BVALID,
-    /* verilator lint_on UNUSEDSIGNAL */
     output logic                m_axi_gmem_BREADY,
     output logic [0:0]          m_axi_gmem_ARID,
     output logic [ADDR_W-1:0]   m_axi_gmem_ARADDR,
@@ -109,13 +115,13 @@ module vitaccel_top #(
         .program_addr, .instr_count, .image_addr, .input_addr, .output_addr,
         .status, .error_pc, .cycles, .stall_cycles(64'd0)
     );
-    /* verilator lint_off UNUSEDSIGNAL */
-    logic [63:0] unused_args;
-    assign unused_args = input_addr ^ output_addr ^ image_addr;   // used by the DMA path (not yet present)
-    /* verilator lint_on UNUSEDSIGNAL */
 
     // ---------------- AXI read master: header + instruction fetch ----------------
     logic                rd_cmd_valid, rd_cmd_ready, rd_valid, rd_last;
+    logic                rd_out_ready, d_rd_ready;
+    logic                f_cmd_valid;      // instruction / header fetch command (the DMA has the other)
+    logic [ADDR_W-1:0]   f_cmd_addr;
+    logic [31:0]         f_cmd_beats;
     /* verilator lint_off UNUSEDSIGNAL */  // no ErrorCode exists yet for an AXI SLVERR / DECERR response
     logic                rd_busy, rd_err;
     /* verilator lint_on UNUSEDSIGNAL */
@@ -126,7 +132,7 @@ module vitaccel_top #(
     vitaccel_axi_rd #(.ADDR_W(ADDR_W), .DATA_W(DATA_W), .MAX_BURST(256), .MAX_OUTSTANDING(2)) u_rd (
         .clk, .rst_n,
         .cmd_valid(rd_cmd_valid), .cmd_ready(rd_cmd_ready), .cmd_addr(rd_cmd_addr), .cmd_beats(rd_cmd_beats),
-        .out_valid(rd_valid), .out_ready(1'b1), .out_data(rd_data), .out_last(rd_last),
+        .out_valid(rd_valid), .out_ready(rd_out_ready), .out_data(rd_data), .out_last(rd_last),
         .busy(rd_busy), .err(rd_err),
         .m_axi_arid(m_axi_gmem_ARID), .m_axi_araddr(m_axi_gmem_ARADDR), .m_axi_arlen(m_axi_gmem_ARLEN),
         .m_axi_arsize(m_axi_gmem_ARSIZE), .m_axi_arburst(m_axi_gmem_ARBURST), .m_axi_arcache(m_axi_gmem_ARCACHE),
@@ -135,26 +141,116 @@ module vitaccel_top #(
         .m_axi_rlast(m_axi_gmem_RLAST), .m_axi_rvalid(m_axi_gmem_RVALID), .m_axi_rready(m_axi_gmem_RREADY)
     );
 
-    // write channels idle
-    assign m_axi_gmem_AWID    = 1'b0;
-    assign m_axi_gmem_AWADDR  = '0;
-    assign m_axi_gmem_AWLEN   = '0;
-    assign m_axi_gmem_AWSIZE  = 3'($clog2(BYTES));
-    assign m_axi_gmem_AWBURST = 2'b01;
-    assign m_axi_gmem_AWVALID = 1'b0;
-    assign m_axi_gmem_WDATA   = '0;
-    assign m_axi_gmem_WSTRB   = '0;
-    assign m_axi_gmem_WLAST   = 1'b0;
-    assign m_axi_gmem_WVALID  = 1'b0;
-    assign m_axi_gmem_BREADY  = 1'b1;
+    // ---------------- AXI write master: STORE ----------------
+    logic                wr_cmd_valid, wr_cmd_ready, wr_in_valid, wr_in_ready;
+    /* verilator lint_off UNUSEDSIGNAL */  // no ErrorCode exists yet for an AXI SLVERR / DECERR response
+    logic                wr_busy, wr_err;
+    logic [3:0]          wr_awcache;
+    logic [2:0]          wr_awprot;
+    /* verilator lint_on UNUSEDSIGNAL */
+    logic [ADDR_W-1:0]   wr_cmd_addr;
+    logic [31:0]         wr_cmd_beats;
+    logic [DATA_W-1:0]   wr_in_data;
+    logic [BYTES-1:0]    wr_in_strb;
+
+    vitaccel_axi_wr #(.ADDR_W(ADDR_W), .DATA_W(DATA_W), .MAX_BURST(256), .MAX_OUTSTANDING(2)) u_wr (
+        .clk, .rst_n,
+        .cmd_valid(wr_cmd_valid), .cmd_ready(wr_cmd_ready), .cmd_addr(wr_cmd_addr), .cmd_beats(wr_cmd_beats),
+        .in_valid(wr_in_valid), .in_ready(wr_in_ready), .in_data(wr_in_data), .in_strb(wr_in_strb),
+        .busy(wr_busy), .err(wr_err),
+        .m_axi_awid(m_axi_gmem_AWID), .m_axi_awaddr(m_axi_gmem_AWADDR), .m_axi_awlen(m_axi_gmem_AWLEN),
+        .m_axi_awsize(m_axi_gmem_AWSIZE), .m_axi_awburst(m_axi_gmem_AWBURST), .m_axi_awcache(wr_awcache),
+        .m_axi_awprot(wr_awprot), .m_axi_awvalid(m_axi_gmem_AWVALID), .m_axi_awready(m_axi_gmem_AWREADY),
+        .m_axi_wdata(m_axi_gmem_WDATA), .m_axi_wstrb(m_axi_gmem_WSTRB), .m_axi_wlast(m_axi_gmem_WLAST),
+        .m_axi_wvalid(m_axi_gmem_WVALID), .m_axi_wready(m_axi_gmem_WREADY),
+        .m_axi_bid(m_axi_gmem_BID), .m_axi_bresp(m_axi_gmem_BRESP), .m_axi_bvalid(m_axi_gmem_BVALID),
+        .m_axi_bready(m_axi_gmem_BREADY)
+    );
+
+    // ---------------- on-chip memories ----------------
+    localparam int ACT_AW = ((ACT_BYTES + BYTES - 1) / BYTES > 1) ? $clog2((ACT_BYTES + BYTES - 1) / BYTES) : 1;
+    localparam int WB_AW  = ((WBUF_BYTES + BYTES - 1) / BYTES > 1) ? $clog2((WBUF_BYTES + BYTES - 1) / BYTES) : 1;
+    logic                mem_wr_act, mem_wr_wb, mem_wr_half, act_rd_en;
+    /* verilator lint_off UNUSEDSIGNAL */  // word addresses; each memory takes the bits it has
+    logic [31:0]         mem_wr_word, g_wr_word, act_wr_word;
+    /* verilator lint_on UNUSEDSIGNAL */
+    logic [DATA_W-1:0]   mem_wr_data, act_rd_data, g_wr_data, act_wr_data;
+    logic [BYTES-1:0]    mem_wr_be, g_wr_be, act_wr_be;
+    logic [ACT_AW-1:0]   act_rd_addr, d_rd_addr, g_rd_addr;
+    logic                d_rd_en, g_rd_en, g_wr_en, act_wr_en;
+    logic                gemm_start, gemm_busy, gemm_done, wbuf_clr;
+    logic [7:0]          gemm_code, gemm_err;
+    logic [1:0]          wbuf_full;
+    logic                wbuf_clear, wbuf_set, wbuf_set_half;
+    logic [DATA_W-1:0]   wb_rd_data;
+    logic                g_wb_rd_en, g_wb_rd_half;
+    logic [WB_AW-1:0]    g_wb_rd_addr;
+
+    // ACT ports: the DMA and the GEMM sequencer never run at the same time
+    assign act_wr_en   = gemm_busy ? g_wr_en   : mem_wr_act;
+    assign act_wr_word = gemm_busy ? g_wr_word : mem_wr_word;
+    assign act_wr_data = gemm_busy ? g_wr_data : mem_wr_data;
+    assign act_wr_be   = gemm_busy ? g_wr_be   : mem_wr_be;
+    assign act_rd_en   = gemm_busy ? g_rd_en   : d_rd_en;
+    assign act_rd_addr = gemm_busy ? g_rd_addr : d_rd_addr;
+
+    vitaccel_act_buf #(.ACT_BYTES(ACT_BYTES), .WORD_W(DATA_W)) u_act (
+        .clk, .wr_en(act_wr_en), .wr_addr(ACT_AW'(act_wr_word)), .wr_data(act_wr_data), .wr_be(act_wr_be),
+        .rd_en(act_rd_en), .rd_addr(act_rd_addr), .rd_data(act_rd_data)
+    );
+
+    vitaccel_wbuf #(.WBUF_BYTES(WBUF_BYTES), .WORD_W(DATA_W)) u_wbuf (
+        .clk, .rst_n,
+        .clear_all(wbuf_clear), .set_full(wbuf_set), .set_half(wbuf_set_half), .clr_full(wbuf_clr), .clr_half(wbuf_set_half),
+        .full(wbuf_full),
+        .wr_en(mem_wr_wb), .wr_half(mem_wr_half), .wr_addr(WB_AW'(mem_wr_word)), .wr_data(mem_wr_data),
+        .wr_be(mem_wr_be),
+        .rd_en(g_wb_rd_en), .rd_half(g_wb_rd_half), .rd_addr(g_wb_rd_addr), .rd_data(wb_rd_data)
+    );
+
+    // ---------------- DMA: LOAD / STORE ----------------
+    logic                dma_start, dma_busy, dma_done;
+    logic [7:0]          dma_code;
+    logic                d_cmd_valid;
+    logic [ADDR_W-1:0]   d_cmd_addr;
+    logic [31:0]         d_cmd_beats;
+    /* verilator lint_off UNUSEDSIGNAL */  // header fields beyond the magic / version / hash / region sizes
+    logic [511:0]        hdr;
+    /* verilator lint_on UNUSEDSIGNAL */
+    logic [255:0]        instr;
+
+    vitaccel_dma #(.ADDR_W(ADDR_W), .DATA_W(DATA_W), .ACT_BYTES(ACT_BYTES), .WBUF_BYTES(WBUF_BYTES)) u_dma (
+        .clk, .rst_n,
+        .instr, .image_bytes(hdr[16*8 +: 32]), .input_bytes(hdr[36*8 +: 32]), .output_bytes(hdr[40*8 +: 32]),
+        .image_addr, .input_addr, .output_addr, .wbuf_full, .chk_code(dma_code),
+        .start(dma_start), .busy(dma_busy), .done(dma_done),
+        .rd_cmd_valid(d_cmd_valid), .rd_cmd_ready(rd_cmd_ready), .rd_cmd_addr(d_cmd_addr),
+        .rd_cmd_beats(d_cmd_beats), .rd_ready(d_rd_ready), .rd_valid, .rd_data, .rd_last,
+        .wr_cmd_valid, .wr_cmd_ready, .wr_cmd_addr, .wr_cmd_beats, .wr_in_valid, .wr_in_ready, .wr_in_data,
+        .wr_in_strb, .wr_busy,
+        .mem_wr_act, .mem_wr_wb, .mem_wr_half, .mem_wr_word, .mem_wr_data, .mem_wr_be,
+        .act_rd_en(d_rd_en), .act_rd_addr(d_rd_addr), .act_rd_data
+    );
+
+    // ---------------- GEMM (first subset: REQ8 with immediates; A in ACT, B in ACT or WBUF) ----------------
+    vitaccel_gemm_seq #(.ACT_BYTES(ACT_BYTES), .WBUF_BYTES(WBUF_BYTES), .DATA_W(DATA_W), .ROWS(ROWS), .COLS(COLS), .PACK(PACK),
+                        .MAX_TOKENS(MAX_TOKENS)) u_gemm (
+        .clk, .rst_n, .instr, .wbuf_full, .chk_code(gemm_code), .start(gemm_start), .busy(gemm_busy), .done(gemm_done),
+        .err_code(gemm_err),
+        .act_rd_en(g_rd_en), .act_rd_addr(g_rd_addr), .act_rd_data,
+        .act_wr_en(g_wr_en), .act_wr_word(g_wr_word), .act_wr_data(g_wr_data), .act_wr_be(g_wr_be),
+        .wb_rd_en(g_wb_rd_en), .wb_rd_half(g_wb_rd_half), .wb_rd_addr(g_wb_rd_addr), .wb_rd_data(wb_rd_data)
+    );
+
+    // one read master: the fetcher and the DMA never use it at the same time (blocking execution)
+    assign rd_cmd_valid = dma_busy ? d_cmd_valid : f_cmd_valid;
+    assign rd_cmd_addr  = dma_busy ? d_cmd_addr  : f_cmd_addr;
+    assign rd_cmd_beats = dma_busy ? d_cmd_beats : f_cmd_beats;
+    assign rd_out_ready = dma_busy ? d_rd_ready : 1'b1;
 
     // ---------------- sequencer ----------------
-    typedef enum logic [2:0] {S_IDLE, S_HDR, S_HDR_CHK, S_FETCH, S_IDATA, S_DECODE, S_FINISH} state_t;
+    typedef enum logic [2:0] {S_IDLE, S_HDR, S_HDR_CHK, S_FETCH, S_IDATA, S_DECODE, S_EXEC, S_FINISH} state_t;
     state_t state;
-    /* verilator lint_off UNUSEDSIGNAL */  // byte counts are for the DMA range checks (not yet present)
-    logic [511:0]  hdr;
-    /* verilator lint_on UNUSEDSIGNAL */
-    logic [255:0]  instr;
     logic [4:0]    beat;
     logic [31:0]   pc;
     logic [7:0]    code;
@@ -191,7 +287,12 @@ module vitaccel_top #(
             ap_done      <= 1'b0;
             ap_ready     <= 1'b0;
             ap_idle      <= 1'b1;
-            rd_cmd_valid <= 1'b0;
+            f_cmd_valid <= 1'b0;
+            dma_start    <= 1'b0;
+            gemm_start   <= 1'b0;
+            wbuf_clear   <= 1'b0;
+            wbuf_set     <= 1'b0;
+            wbuf_clr     <= 1'b0;
             status       <= '0;
             error_pc     <= '0;
             cycles       <= '0;
@@ -199,16 +300,22 @@ module vitaccel_top #(
             ap_done  <= 1'b0;
             ap_ready <= 1'b0;
             if (!ap_idle) cycles <= cycles + 64'd1;
-            if (rd_cmd_valid && rd_cmd_ready) rd_cmd_valid <= 1'b0;
+            dma_start  <= 1'b0;
+            gemm_start <= 1'b0;
+            wbuf_clear <= 1'b0;
+            wbuf_set   <= 1'b0;
+            wbuf_clr   <= 1'b0;
+            if (f_cmd_valid && rd_cmd_ready && !dma_busy) f_cmd_valid <= 1'b0;
             case (state)
                 S_IDLE: if (ap_start) begin
                     ap_ready     <= 1'b1;
                     ap_idle      <= 1'b0;
                     cycles       <= '0;
-                            beat         <= '0;
-                    rd_cmd_valid <= 1'b1;
-                    rd_cmd_addr  <= ADDR_W'(image_addr);
-                    rd_cmd_beats <= 32'(HDR_BEATS);
+                    beat         <= '0;
+                    wbuf_clear   <= 1'b1;
+                    f_cmd_valid <= 1'b1;
+                    f_cmd_addr  <= ADDR_W'(image_addr);
+                    f_cmd_beats <= 32'(HDR_BEATS);
                     state        <= S_HDR;
                 end
                 S_HDR: if (rd_valid) begin
@@ -234,9 +341,9 @@ module vitaccel_top #(
                         state    <= S_FINISH;
                     end else begin
                         beat         <= '0;
-                        rd_cmd_valid <= 1'b1;
-                        rd_cmd_addr  <= ADDR_W'(program_addr + {27'd0, pc, 5'd0});
-                        rd_cmd_beats <= 32'(INSTR_BEATS);
+                        f_cmd_valid <= 1'b1;
+                        f_cmd_addr  <= ADDR_W'(program_addr + {27'd0, pc, 5'd0});
+                        f_cmd_beats <= 32'(INSTR_BEATS);
                         state        <= S_IDATA;
                     end
                 end
@@ -255,7 +362,37 @@ module vitaccel_top #(
                     else if (opc == 8'(vitaccel_isa_pkg::OP_NOP) || opc == 8'(vitaccel_isa_pkg::OP_SYNC)) begin
                         pc    <= pc + 32'd1;
                         state <= S_FETCH;
+                    end else if (opc == 8'(vitaccel_isa_pkg::OP_LOAD) || opc == 8'(vitaccel_isa_pkg::OP_STORE)
+                                 || opc == 8'(vitaccel_isa_pkg::OP_IM2COL)) begin
+                        if (dma_code != E_NONE) begin
+                            code <= dma_code;
+                        end else begin
+                            // WBUF state changes at dispatch (program order), as in the ISA simulator
+                            wbuf_set      <= opc == 8'(vitaccel_isa_pkg::OP_LOAD)
+                                             && instr[vitaccel_isa_pkg::F_LOAD_SPACE_LO +: 2]
+                                                == 2'(vitaccel_isa_pkg::SPACE_WBUF);
+                            wbuf_set_half <= instr[vitaccel_isa_pkg::F_LOAD_WBUF_LO];
+                            dma_start     <= 1'b1;
+                            state         <= S_EXEC;
+                        end
+                    end else if (opc == 8'(vitaccel_isa_pkg::OP_GEMM)) begin
+                        if (gemm_code != E_NONE) begin
+                            code <= gemm_code;
+                        end else begin
+                            gemm_start    <= 1'b1;
+                            state         <= S_EXEC;
+                        end
                     end else                                               code <= E_UNSUPP;
+                end
+                S_EXEC: if (gemm_done && gemm_err != E_NONE) begin
+                    code  <= gemm_err;        // run-time check (record shift, destination): nothing was written
+                    state <= S_FINISH;
+                end else if (dma_done || gemm_done) begin
+                    // release empties the half when the reader completes
+                    wbuf_clr      <= gemm_done && instr[vitaccel_isa_pkg::F_GEMM_RELEASE_LO];
+                    wbuf_set_half <= instr[vitaccel_isa_pkg::F_GEMM_WBUF_LO];
+                    pc    <= pc + 32'd1;
+                    state <= S_FETCH;
                 end
                 S_FINISH: begin
                     status   <= {22'd0, 1'b1, code != E_NONE, code};

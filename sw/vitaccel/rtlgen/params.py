@@ -93,3 +93,33 @@ def generated_sources(config=None) -> list[Path]:
         write_if_changed(gen_dir() / "vitaccel_isa_pkg.sv", isa_package(config)),
         write_if_changed(gen_dir() / "vitaccel_isa_masks_pkg.sv", isa_masks_package()),
     ]
+
+
+# vitaccel_top parameter -> AcceleratorConfig attribute it is set from (CONFIG_HASH: config_hash()).
+TOP_PARAM_SOURCES = {
+    "CONFIG_HASH": "config_hash",
+    "DATA_W": "axi_data_bits",
+    "ACT_BYTES": "act_buffer_bytes",
+    "WBUF_BYTES": "weight_buffer_bytes",
+    "ROWS": "array_rows",
+    "COLS": "array_cols",
+    "PACK": "macs_per_dsp",
+    "MAX_TOKENS": "max_tokens",
+}
+
+
+def top_parameters(config, addr_w: int = 64) -> dict[str, object]:
+    """The parameters of `vitaccel_top` for an AcceleratorConfig: config hash (checked against the image header),
+    AXI data width, ACT buffer bytes, the bytes of ONE weight-buffer half, the MAC array shape and DSP packing,
+    max_tokens; `addr_w` is the AXI address width (64 in the block design, 40 in the test benches)."""
+    return {
+        "CONFIG_HASH": f"32'h{config.config_hash():08x}",
+        "DATA_W": int(config.axi_data_bits),
+        "ADDR_W": int(addr_w),
+        "ACT_BYTES": int(config.act_buffer_bytes),
+        "WBUF_BYTES": int(config.weight_buffer_bytes),
+        "ROWS": int(config.array_rows),
+        "COLS": int(config.array_cols),
+        "PACK": int(config.macs_per_dsp),
+        "MAX_TOKENS": int(config.max_tokens),
+    }

@@ -219,19 +219,23 @@ REQUIRED_AXI = ("AWADDR", "AWVALID", "AWREADY", "WDATA", "WSTRB", "WVALID", "WRE
                 "ARADDR", "ARVALID", "ARREADY", "RDATA", "RRESP", "RVALID", "RREADY")
 REQUIRED_AXI4_MASTER = (*REQUIRED_AXI, "AWLEN", "AWSIZE", "AWBURST", "WLAST", "ARLEN", "ARSIZE", "ARBURST", "RLAST")
 # RTL top parameters the shell sets from the AcceleratorConfig (others keep their defaults)
-RTL_PARAM_SOURCES = {"CONFIG_HASH": "config_hash", "DATA_W": "axi_data_bits"}
-
-
 def _rtl_param_values(cfg) -> dict[str, int]:
-    return {"CONFIG_HASH": cfg.config_hash(), "DATA_W": int(cfg.axi_data_bits)}
+    """Every vitaccel_top parameter from the AcceleratorConfig (one source: vitaccel.rtlgen.params.top_parameters;
+    the block design uses 64-bit AXI addresses), as integers."""
+    from vitaccel.rtlgen.params import top_parameters
+
+    vals: dict[str, int] = {}
+    for k, v in top_parameters(cfg, addr_w=64).items():
+        vals[k] = int(v.split("'h", 1)[1], 16) if isinstance(v, str) and "'h" in v else int(v)  # 32'hXXXXXXXX
+    return vals
 
 
 def rtl_top_ports(mod: SvModule, cfg) -> tuple[list[Port], dict[str, int], list[str]]:
     """(ports with widths, parameter overrides, notes) of an existing RTL top; ConfigError when it cannot be
     connected (missing clock/reset/interrupt, incomplete AXI interface, wrong master width)."""
     overrides = {k: v for k, v in _rtl_param_values(cfg).items() if k in mod.params}
-    notes = [f"RTL top parameter {k} not found: {v} is not set from the AcceleratorConfig"
-             for k, v in RTL_PARAM_SOURCES.items() if k not in mod.params]
+    notes = [f"RTL top parameter {k} not found: {k}={v} from the AcceleratorConfig is not applied"
+             for k, v in _rtl_param_values(cfg).items() if k not in mod.params]
     widths = mod.widths(overrides)
     ports: list[Port] = []
     for direction, _, name in mod.ports:
