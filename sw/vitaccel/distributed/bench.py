@@ -240,7 +240,8 @@ def run_bench(board_counts: tuple[int, ...], out_root: Path, epochs: int, granul
 @click.option("--deadline-ms", type=float, default=500.0, show_default=True, help="Cluster deadline on loopback.")
 @click.option("--fault-images", type=int, default=360, show_default=True,
               help="Test images sent with one worker killed (0: skip the fault run).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the splits and of the latency-test images (same seed, same results).")
 @click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
 def split_cmd(board_counts: str, out_root: str, epochs: int, granule: int | None, ratio: float, no_serve: bool,
               requests: int, deadline_ms: float, fault_images: int, seed: int, as_json: bool) -> None:

@@ -90,7 +90,8 @@ def summary_lines(plan: dict[str, Any]) -> list[str]:
               help="Link rates: 'MBPS[@LAT_MS]' for all and/or 'board=MBPS[@LAT_MS]', comma-separated "
                    "(default 1000 Mbit/s, 0.05 ms).")
 @click.option("--uplink-mbps", type=float, default=1000.0, show_default=True, help="Coordinator uplink, Mbit/s.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of grouping restarts, pruning, fine-tuning and fusion training (same seed, same split).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON on stdout (progress on stderr).")
 def split_cmd(model_name: str, checkpoint: str | None, boards: str, out_dir: str, granule: int | None, ratio: float,
               slack: float, epochs: int, no_aux: bool, drop: float, links: str | None, uplink_mbps: float, seed: int,
