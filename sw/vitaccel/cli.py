@@ -62,11 +62,14 @@ def cli() -> None:
     """vitaccel: quantized ViT and multi-task MoE ViT accelerators for edge FPGAs."""
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI, turning VitaccelError into a one-line message and exit code 2."""
+def run_click(group: click.Command, argv: list[str] | None = None) -> int:
+    """Run a click command/group; VitaccelError -> one line on stderr and exit code 2; returns the exit code.
+
+    The one place that maps errors and exit codes for every vitaccel entry point (`vitaccel`, and modules run
+    with `python -m`)."""
     try:
         # standalone_mode=False: click returns a command's exit code (click.exceptions.Exit) instead of raising
-        rv = cli.main(args=argv, prog_name="vitaccel", standalone_mode=False)
+        rv = group.main(args=argv, prog_name="vitaccel", standalone_mode=False)
         if isinstance(rv, int) and not isinstance(rv, bool):
             return rv
     except VitaccelError as exc:
@@ -82,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     return 0
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `vitaccel` command."""
+    return run_click(cli, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from vitaccel.golden.fixedpoint import quantize_multiplier
+from vitaccel.golden.fixedpoint import GATE_BITS, PROB_BITS, quantize_multiplier
 from vitaccel.golden.moe import MoEParams
 from vitaccel.golden.ops import AttentionParams, LayerNormParams, LinearParams, PatchEmbedParams, gelu_table
 from vitaccel.golden.ops import layernorm_params as _ln_params
@@ -73,7 +73,7 @@ def synthetic_qmodel(cfg: ModelConfig | str, seed: int | None = 0) -> QuantizedM
     L.append(LayerRecord("patch_embed", "patch_embed", "image", "res", PatchEmbedParams(
         patch=cfg.patch, weight=g.w(d, cfg.patch_dim, 20), bias=pb, mult=pm, shift=ps,
         pos=g.ints((cfg.num_patches, d), -200, 200), cls=g.ints(d, -200, 200)), {"out": 0.01}))
-    sm = softmax_params(0.004, 8)
+    sm = softmax_params(0.004, PROB_BITS)
     om, osh = quantize_multiplier(1.0 / 4.0) if not g.zero else (0, 0)
     for i in range(cfg.depth):
         b = f"blocks.{i}"
@@ -97,7 +97,7 @@ def synthetic_qmodel(cfg: ModelConfig | str, seed: int | None = 0) -> QuantizedM
             cs = np.zeros((e, d), I64)
             if not g.zero:
                 acc_std = math.sqrt(h) * 24 * 40 / math.sqrt(3)
-                mm, ss = quantize_multiplier(150.0 / acc_std / 65536 * 2)
+                mm, ss = quantize_multiplier(150.0 / acc_std / 2**GATE_BITS * 2)
                 cm[:], cs[:] = mm, ss
             tab = np.stack([gelu_table(1.0 / 8, 1.0 / 8) if not g.zero else np.zeros(256, I64) for _ in range(e)])
             mp = MoEParams(top_k=cfg.top_k, gate_weight=np.stack([g.w(e, d) for _ in range(nt)]), gate_mult=gm,

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from vitaccel.errors import ConfigError, InputError, VitaccelError
+from vitaccel.errors import ConfigError, InputError
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -200,21 +200,10 @@ _main_group.add_command(infer_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m vitaccel.distributed.cli`: like `vitaccel`, VitaccelError -> one line, exit code 2."""
-    try:
-        _main_group.main(args=argv, prog_name="vitaccel", standalone_mode=False)
-    except VitaccelError as exc:
-        click.echo(f"vitaccel: error: {exc}", err=True)
-        return 2
-    except click.exceptions.Abort:
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    return 0
+    """`python -m vitaccel.distributed.cli`: like `vitaccel` (same error and exit-code handling)."""
+    from vitaccel.cli import run_click
 
+    return run_click(_main_group, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

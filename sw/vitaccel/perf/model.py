@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from vitaccel.boards.accel import AcceleratorConfig, derive_accelerator_config
-from vitaccel.boards.config import load_board
+from vitaccel.boards.config import BYTES_PER_BRAM36, BYTES_PER_URAM, load_board
 from vitaccel.errors import FitError
 from vitaccel.models.config import get_config
 from vitaccel.perf.timing import resolve_static, schedule
@@ -44,9 +44,9 @@ def resources(cfg: AcceleratorConfig) -> dict[str, Any]:
     if board.uram:
         # large buffers (ACT, weights) go to UltraRAM first, the rest to BRAM36
         big = cfg.act_buffer_bytes + 2 * cfg.weight_buffer_bytes
-        uram = min(board.uram, -(-big // 36864))
-        bram_bytes = max(onchip - uram * 36864, 0)
-    bram = -(-bram_bytes // 4096) + FIFO_BRAM
+        uram = min(board.uram, -(-big // BYTES_PER_URAM))
+        bram_bytes = max(onchip - uram * BYTES_PER_URAM, 0)
+    bram = -(-bram_bytes // BYTES_PER_BRAM36) + FIFO_BRAM
     return {
         "dsp": int(dsp), "dsp_available": board.dsp, "dsp_fraction": round(dsp / board.dsp, 3),
         "bram36": int(bram), "bram36_available": board.bram36, "bram_fraction": round(bram / board.bram36, 3),

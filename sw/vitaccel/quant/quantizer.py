@@ -20,6 +20,7 @@ from vitaccel.errors import ConfigError, FitError, InputError
 from vitaccel.golden.fixedpoint import (
     ACT_BITS,
     GATE_BITS,
+    PROB_BITS,
     RESIDUAL_BITS,
     int_range,
     quantize_multiplier,
@@ -313,8 +314,8 @@ def quantize(model: Any, cfg: ModelConfig | str | None, calib_images: Any, metho
         qkv, _ = _linear(blk.attn.qkv, s_n1, s_qkv, f"{bn}.attn.qkv")
         layers.append(LayerRecord("linear", f"{bn}.attn.qkv", "act", "act", qkv, {"out": s_qkv}))
         s_ctx = _act_scale(stats, f"{bn}.ctx")
-        sm = softmax_params(s_q * s_k / math.sqrt(hd), 8)
-        om, osh = quantize_multiplier(s_v * 2.0 ** -8 / s_ctx)
+        sm = softmax_params(s_q * s_k / math.sqrt(hd), PROB_BITS)
+        om, osh = quantize_multiplier(s_v * 2.0 ** -PROB_BITS / s_ctx)
         ap = AttentionParams(heads=cfg.heads, score_mult=int(sm.mult), score_shift=int(sm.shift),
                              out_mult=om, out_shift=osh)
         layers.append(LayerRecord("attention", f"{bn}.attn", "act", "act", ap, {"out": s_ctx}))

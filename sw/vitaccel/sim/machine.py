@@ -22,7 +22,15 @@ from numpy.lib.stride_tricks import as_strided
 from vitaccel import isa
 from vitaccel.boards.accel import AcceleratorConfig
 from vitaccel.errors import ProgramError
-from vitaccel.golden.fixedpoint import GATE_BITS, PROB_BITS, RESIDUAL_BITS, SM_Z_BITS, requantize, saturate
+from vitaccel.golden.fixedpoint import (
+    GATE_BITS,
+    MAX_SHIFT,
+    PROB_BITS,
+    RESIDUAL_BITS,
+    SM_Z_BITS,
+    requantize,
+    saturate,
+)
 from vitaccel.golden.moe import combine_terms, expert_queues, topk_lower_index
 from vitaccel.golden.ops import (
     LayerNormParams,
@@ -347,8 +355,8 @@ class IsaSimulator:
         r = self._record(pc, ins, "layernorm", cols)
         p = LayerNormParams(gamma_mult=r["gamma"], beta=r["beta"], out_shift=int(r["out_shift"][0]),
                             eps=int(r["eps"][0]))
-        if not 0 <= p.out_shift <= 63:
-            raise self._err(ErrorCode.BAD_FIELD, pc, f"LayerNorm out_shift {p.out_shift} outside 0..63")
+        if not 0 <= p.out_shift <= MAX_SHIFT:
+            raise self._err(ErrorCode.BAD_FIELD, pc, f"LayerNorm out_shift {p.out_shift} outside 0..{MAX_SHIFT}")
         y = layernorm(x, p)
         self._act_write(pc, "LAYERNORM destination", ins.get("dst"), ins.get("dst_pitch"), y, "i1")
 
@@ -361,8 +369,8 @@ class IsaSimulator:
                                                        f"{self.cfg.max_tokens} / max_experts {self.cfg.max_experts}")
         logits = self._act_tensor(pc, "ROUTE source", ins.get("src"), t, e, ins.get("src_pitch"), "<i4")
         r = self._record(pc, ins, "route", e)
-        if r["shift"].max() > 63:
-            raise self._err(ErrorCode.BAD_FIELD, pc, "ROUTE shift outside 0..63")
+        if r["shift"].max() > MAX_SHIFT:
+            raise self._err(ErrorCode.BAD_FIELD, pc, f"ROUTE shift outside 0..{MAX_SHIFT}")
         z = requantize(logits, r["mult"][None, :], r["shift"][None, :], bits=SM_Z_BITS, signed=True)
         gw = softmax_z(z, GATE_BITS)
         topk = topk_lower_index(z, k)
@@ -422,8 +430,8 @@ class IsaSimulator:
             mult, shift = ins.get("mult"), ins.get("shift")
         elif rec is not None and "mult" in rec:
             mult, shift = rec["mult"], rec["shift"]
-            if shift.size and shift.max() > 63:
-                raise self._err(ErrorCode.BAD_FIELD, pc, "requantization shift outside 0..63")
+            if shift.size and shift.max() > MAX_SHIFT:
+                raise self._err(ErrorCode.BAD_FIELD, pc, f"requantization shift outside 0..{MAX_SHIFT}")
         if epi == Epilogue.ACC32:
             self._out(pc, dst, dp, acc, "<i4", trans)
         elif epi == Epilogue.REQ8:
@@ -441,8 +449,8 @@ class IsaSimulator:
             self._out(pc, dst, dp, probs_nm.T, "u1", True)
         elif epi == Epilogue.MOE_COMBINE:
             assert rec is not None and gw is not None
-            if rec["cshift"].size and rec["cshift"].max() > 63:
-                raise self._err(ErrorCode.BAD_FIELD, pc, "combine shift outside 0..63")
+            if rec["cshift"].size and rec["cshift"].max() > MAX_SHIFT:
+                raise self._err(ErrorCode.BAD_FIELD, pc, f"combine shift outside 0..{MAX_SHIFT}")
             tok = self._queue(pc, ins)[0][:m]
             c = combine_terms(acc, gw[:m], rec["cmult"], rec["cshift"], name=f"instruction {pc}")
             r = self._act_tensor(pc, "MOE_COMBINE residual", dst, m, n, dp, "<i2", tok)

@@ -17,7 +17,7 @@ import numpy as np
 
 from vitaccel import isa
 from vitaccel.boards.accel import AcceleratorConfig
-from vitaccel.golden.fixedpoint import GATE_BITS, SM_Z_BITS, requantize
+from vitaccel.golden.fixedpoint import GATE_BITS, PROB_BITS, RESIDUAL_BITS, SM_Z_BITS, requantize, saturate
 from vitaccel.golden.moe import combine_terms, expert_queues, topk_lower_index
 from vitaccel.golden.ops import gelu, layernorm, layernorm_params, patchify_u8, requant_int8, residual_add
 from vitaccel.golden.softmax import SoftmaxParams, scores_to_z, softmax_params, softmax_z
@@ -106,10 +106,10 @@ def random_program(cfg: AcceleratorConfig, seed: int = 0, n_ops: int = 8, max_di
         if kind == "softmax":
             # keys = rows of A; queries = columns of B (an int8 tensor transposed-by-construction)
             bt = const(rng.integers(-128, 128, (k, n)), "i1")
-            sp = softmax_params(float(rng.uniform(0.001, 0.02)), 8)
+            sp = softmax_params(float(rng.uniform(0.001, 0.02)), PROB_BITS)
             acc = a.val @ bt.val
-            z = scores_to_z(acc, SoftmaxParams(np.asarray(sp.mult), np.asarray(sp.shift), 8))
-            probs = softmax_z(z.T, 8)  # (n, m)
+            z = scores_to_z(acc, SoftmaxParams(np.asarray(sp.mult), np.asarray(sp.shift), PROB_BITS))
+            probs = softmax_z(z.T, PROB_BITS)  # (n, m)
             out = fresh(n, m, "u1")
             out.val = probs
             em.emit(make("GEMM", epi=Epilogue.SOFTMAX, bsrc=BSrc.ACT, trans=1, pimm=1, mult=int(sp.mult),
@@ -214,7 +214,7 @@ def random_program(cfg: AcceleratorConfig, seed: int = 0, n_ops: int = 8, max_di
             if q.size:
                 hid = gelu(requant_int8(x.val[q] @ w1.T + b1, m1, s1), tab)
                 cterm = combine_terms(hid @ w2.T + b2, gw[q, j], cm, cs)
-                res.val[q] = np.clip(res.val[q] + cterm, -32768, 32767)
+                res.val[q] = saturate(res.val[q] + cterm, RESIDUAL_BITS)
         route_id[0] += 1
         ops.append(f"ROUTE T={t_tokens} E={e} k={k} + experts (hidden {h})")
 
