@@ -172,7 +172,8 @@ def test_scenes_fast_enough():
     t = time.process_time()
     gen.batch(0, 500)
     rate = 500 / max(time.process_time() - t, 1e-9)
-    assert rate > 500, f"{rate:.0f} scenes per CPU second"
+    # a floor against an accidental per-pixel Python loop (measured ~2,500/s), not a benchmark: loaded CI is slower
+    assert rate > 100, f"{rate:.0f} scenes per CPU second"
 
 
 def test_scene_bad_arguments():

@@ -200,6 +200,7 @@ def test_emitters_parse_in_their_languages(tmp_path) -> None:  # type: ignore[no
     (tmp_path / "pkg.sv").write_text(sv)
     (tmp_path / "t.cpp").write_text('#include "va_isa.h"\nstatic_assert(VA_REG_STATUS == 0x64, "");\n'
                                     'static_assert(VA_F_GEMM_K_LO == 192, "");\nint main() { return 0; }\n')
+    missing = [t for t in ("g++", "iverilog", "tclsh") if shutil.which(t) is None]
     gxx = shutil.which("g++")
     if gxx:
         subprocess.run([gxx, "-std=c++14", "-fsyntax-only", "-I", str(tmp_path), str(tmp_path / "t.cpp")],
@@ -216,3 +217,5 @@ def test_emitters_parse_in_their_languages(tmp_path) -> None:  # type: ignore[no
         (tmp_path / "t.tcl").write_text(tcl + "puts $VA_ISA(OP_ROUTE)\n")
         r = subprocess.run([tclsh, str(tmp_path / "t.tcl")], check=True, capture_output=True, text=True)
         assert r.stdout.strip() == "48"
+    if missing:  # the available languages were checked above; say which were not
+        pytest.skip(f"emitter output not compiled for: {', '.join(missing)} (not on PATH)")

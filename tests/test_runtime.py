@@ -132,13 +132,17 @@ def test_backend_adapter_device_with_hls_style_identity(micro, tmp_path: Path) -
     dev.close()
 
 
-@pytest.mark.parametrize("name", ["csim", "rtlsim"])
+@pytest.mark.parametrize("name", [
+    "csim",
+    # missing project code, not a missing tool: an expected failure that turns red (strict) once it exists
+    pytest.param("rtlsim", marks=pytest.mark.xfail(
+        raises=ConfigError, strict=True,
+        reason="issue 4: the RTL top level does not execute whole programs yet, so vitaccel.rtlgen.backend "
+               "(the rtlsim device) does not exist")),
+])
 def test_simulator_devices_match_the_isa_device(micro, tmp_path: Path, name: str) -> None:
     """Ladder rung 5: the same driver on the HLS C-simulation / Verilator device gives the isa device's outputs."""
-    try:
-        dev = open_device(name, cfg=micro["cfg"])
-    except ConfigError as exc:
-        pytest.skip(f"{name} device not available here: {exc}")
+    dev = open_device(name, cfg=micro["cfg"])
     qm, cp = micro["qm"], micro["cps"][1]
     imgs = _images(qm, 2, seed=8)
     d = _bundle(tmp_path, cp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import hypothesis
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -191,8 +192,7 @@ def test_random_moe_programs(t: int, e: int, data) -> None:  # type: ignore[no-u
     p.body.append(isa.make("STORE", ddr_base=DdrBase.OUTPUT, src=R, row_bytes=2 * d, rows=t, src_pitch=32,
                            dst_stride=2 * d))
     prog, img = p.build()
-    if len(p.seg) > SMALL.weight_buffer_bytes:
-        return
+    hypothesis.assume(len(p.seg) <= SMALL.weight_buffer_bytes)  # discard (not pass) cases that cannot fit
     out = np.frombuffer(run(prog, img).tobytes(), "<i2").reshape(t, d).astype(np.int64)
     z = requantize(logits, gmult[None], gshift[None], bits=SM_Z_BITS, signed=True)
     gw = softmax_z(z, GATE_BITS)
