@@ -74,8 +74,11 @@ async def router_queues(dut):
             for ex in range(max_e):
                 await FallingEdge(dut.clk)
                 dut.rd_expert.value = ex
+                dut.len_expert.value = ex
+                dut.len_expert2.value = ex
                 await ReadOnly()
                 qlen = val(dut.q_len)
+                assert val(dut.q_len2) == qlen, f"case {ci}: second length port differs for expert {ex}"
                 exp_q = queues[ex] if ex < e else np.zeros(0, dtype=np.int64)
                 assert qlen == len(exp_q), f"case {ci} (T={t} E={e} k={k}) expert {ex}: queue length {qlen}, expected {len(exp_q)}"
                 for i, tok in enumerate(exp_q.tolist()):

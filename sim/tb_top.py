@@ -1,6 +1,6 @@
 """cocotb system testbench: vitaccel_top's control path (register map, image header check, instruction fetch,
 decode-time errors) against the ISA simulator on the same program and memory image, with cocotbext-axi's
-AxiLiteMaster on s_axi_control and AxiRam on m_axi_gmem. Programs use NOP / SYNC / END plus corrupted
+AxiLiteMaster on s_axi_control and AxiRam on every m_axi_gmem<p>. Programs use NOP / SYNC / END plus corrupted
 instructions, because the datapath instructions are not dispatched yet (they stop with UNSUPPORTED)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
-from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 import tbutil
 from vitaccel import isa
@@ -74,8 +74,7 @@ async def top_control_path(dut):
     dut.ap_rst_n.value = 0
     axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi_control"), dut.ap_clk, dut.ap_rst_n,
                          reset_active_level=False)
-    ram = AxiRam(AxiBus.from_prefix(dut, "m_axi_gmem"), dut.ap_clk, dut.ap_rst_n, reset_active_level=False,
-                 size=1 << 16)
+    ram = tbutil.TopMemory(dut, 1 << 16)
     await ClockCycles(dut.ap_clk, 5)
     dut.ap_rst_n.value = 1
 

@@ -2,7 +2,7 @@
 simulator.
 
 Each case is a program plus a memory image (header + random payload with a zero area), a random input region
-and an OUTPUT region; the same bytes go to cocotbext-axi's AxiRam (m_axi_gmem, optional random stalls on every
+and an OUTPUT region; the same bytes go to cocotbext-axi's AxiRam (every m_axi_gmem<p>, optional random stalls on every
 AXI channel) and to vitaccel.sim.IsaSimulator. Checked per case: STATUS and ERROR_PC equal the simulator's
 (SimError code / index, or NONE), and the OUTPUT region bytes equal the simulator's output. For a program that
 stops with an error the expected OUTPUT is the simulator's output of the instructions before the failing one
@@ -28,7 +28,7 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
-from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 import tbutil
 from vitaccel import isa
@@ -366,8 +366,7 @@ async def top_load_store(dut):
     dut.ap_rst_n.value = 0
     axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi_control"), dut.ap_clk, dut.ap_rst_n,
                          reset_active_level=False)
-    ram = AxiRam(AxiBus.from_prefix(dut, "m_axi_gmem"), dut.ap_clk, dut.ap_rst_n, reset_active_level=False,
-                 size=RAM_SIZE)
+    ram = tbutil.TopMemory(dut, RAM_SIZE)
     await ClockCycles(dut.ap_clk, 5)
     dut.ap_rst_n.value = 1
 
@@ -379,8 +378,7 @@ async def top_load_store(dut):
 
     await wr(R["GIE"], 1)
     await wr(R["IER"], 1)
-    chans = [ram.write_if.aw_channel, ram.write_if.w_channel, ram.write_if.b_channel, ram.read_if.ar_channel,
-             ram.read_if.r_channel]
+    chans = ram.channels
     seen: dict[str, int] = {}
 
     async def start_and_wait(name: str, prog_at: int, n_instr: int, image_at: int, in_at: int, out_at: int) -> None:

@@ -130,3 +130,28 @@ class Sink:
 def backpressure_modes() -> list[tuple[float, float]]:
     """(p_valid, p_ready) pairs every block test runs: full rate, random both sides, starved sink."""
     return [(1.0, 1.0), (0.6, 0.5), (1.0, 0.15)]
+
+
+class TopMemory:
+    """DDR behind every AXI4 master of vitaccel_top (m_axi_gmem0 .. m_axi_gmem<n-1>): one cocotbext-axi AxiRam per
+    port, all sharing one memory; read / write access the shared bytes. `channels` are every AXI channel of every
+    port (for random stalls)."""
+
+    def __init__(self, dut: Any, size: int, ports: int | None = None) -> None:
+        from cocotbext.axi import AxiBus, AxiRam
+
+        n = ports if ports is not None else sum(1 for p in range(16) if hasattr(dut, f"m_axi_gmem{p}_ARVALID"))
+        self.rams = []
+        for p in range(n):
+            mem = self.rams[0].mem if self.rams else None
+            self.rams.append(AxiRam(AxiBus.from_prefix(dut, f"m_axi_gmem{p}"), dut.ap_clk, dut.ap_rst_n,
+                                    reset_active_level=False, size=size, mem=mem))
+        self.channels = [ch for r in self.rams for ch in (r.write_if.aw_channel, r.write_if.w_channel,
+                                                          r.write_if.b_channel, r.read_if.ar_channel,
+                                                          r.read_if.r_channel)]
+
+    def write(self, addr: int, data: bytes) -> None:
+        self.rams[0].write(addr, data)
+
+    def read(self, addr: int, n: int) -> bytes:
+        return self.rams[0].read(addr, n)

@@ -8,20 +8,18 @@ import pytest
 
 from harness import SIMULATORS, Block, run
 from vitaccel.boards.accel import derive_accelerator_config
-from vitaccel.rtlgen.params import top_parameters
+from vitaccel.rtlgen.params import top_parameters, top_sources
 
 pytestmark = pytest.mark.sim
 
-SOURCES = ["vitaccel_ctrl.sv", "vitaccel_axi_rd.sv", "vitaccel_axi_wr.sv", "vitaccel_act_buf.sv", "vitaccel_wbuf.sv",
-           "vitaccel_dma.sv", "vitaccel_mac_array.sv", "vitaccel_epilogue.sv", "vitaccel_gemm_core.sv",
-           "vitaccel_gemm_seq.sv", "vitaccel_top.sv"]
+SOURCES = top_sources()
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_top_control_quick(sim, request):
     # zcu102's AXI width and buffers with a 4 x 8 MAC array (the control path does not depend on the array; the
     # full 33 x 64 array would dominate build and simulation time)
-    cfg = replace(derive_accelerator_config("zcu102"), array_rows=4, array_cols=8)
+    cfg = replace(derive_accelerator_config("zcu102"), array_rows=4, array_cols=16)
     params = top_parameters(cfg, addr_w=40)
     run(Block("vitaccel_top", SOURCES, params), sim, "tb_top",
-        {"board": "zcu102", "array_rows": 4, "array_cols": 8, "n_random": 8}, seed=21, record=request)
+        {"board": "zcu102", "array_rows": 4, "array_cols": 16, "n_random": 8}, seed=21, record=request)

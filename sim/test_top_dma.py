@@ -9,16 +9,14 @@ import pytest
 
 from harness import SIMULATORS, Block, run
 from vitaccel.boards.accel import derive_accelerator_config
-from vitaccel.rtlgen.params import top_parameters
+from vitaccel.rtlgen.params import top_parameters, top_sources
 
 pytestmark = pytest.mark.sim
 
-SOURCES = ["vitaccel_ctrl.sv", "vitaccel_axi_rd.sv", "vitaccel_axi_wr.sv", "vitaccel_act_buf.sv", "vitaccel_wbuf.sv",
-           "vitaccel_dma.sv", "vitaccel_mac_array.sv", "vitaccel_epilogue.sv", "vitaccel_gemm_core.sv",
-           "vitaccel_gemm_seq.sv", "vitaccel_top.sv"]
+SOURCES = top_sources()
 
 
-def _block(board: str, act_bytes: int, wbuf_bytes: int, rows: int = 4, cols: int = 8) -> tuple[Block, dict]:
+def _block(board: str, act_bytes: int, wbuf_bytes: int, rows: int = 4, cols: int = 16) -> tuple[Block, dict]:
     """Small buffers (so random operands hit the ends of ACT / WBUF) and a small MAC array (so GEMMs span several
     tiles) in the board's AXI width; the config hash is that of the modified configuration."""
     cfg = replace(derive_accelerator_config(board), act_buffer_bytes=act_bytes, weight_buffer_bytes=wbuf_bytes,
@@ -44,7 +42,7 @@ def test_top_gemm_req8_quick(sim, request):
 @pytest.mark.slow
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_top_gemm_req8_long(sim, request):
-    block, tb = _block("zcu102", 4096, 1024, rows=3, cols=4)
+    block, tb = _block("zcu102", 4096, 1024, rows=3, cols=16)
     run(block, sim, "tb_top_dma", {**tb, "n_random": 100, "gemm": True}, seed=42, record=request)
 
 

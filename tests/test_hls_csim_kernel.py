@@ -22,7 +22,7 @@ import vitaccel.sim.randprog as randprog
 from vitaccel import isa
 from vitaccel.boards import derive_accelerator_config
 from vitaccel.golden.ops import gelu_table
-from vitaccel.isa import BSrc, DdrBase, Epilogue, Space, make
+from vitaccel.isa import BSrc, DdrBase, Epilogue, Space, make, uarch
 from vitaccel.isa.image import ImageBuilder
 from vitaccel.isa.regmap import ARGS, status_word
 
@@ -110,6 +110,8 @@ def random_gemm_program(cfg, rng):
     pimm = epi == Epilogue.SOFTMAX or (epi in (Epilogue.REQ8, Epilogue.RESADD) and rng.integers(0, 2))
     if epi == Epilogue.SOFTMAX:
         k = min(k, 64)
+    if bsrc == BSrc.ACT:  # the B-operand buffer holds max_tokens words of W bytes (uarch.b_operand_fits)
+        k = min(k, cfg.max_tokens // -(-n // uarch.act_word_bytes(cols)))
     esize = isa.EPI_OUT_BYTES[epi]
     a = rng.integers(0, 256, (m, k)) if a_u8 else rng.integers(-128, 128, (m, k))
     b = rng.integers(-128, 128, (k, n))
@@ -274,6 +276,7 @@ def test_csim_kernel_illegal_programs_targeted(board):
 
     gemm_i = next(i for i, ins in enumerate(cp.instructions) if ins.op == isa.Opcode.GEMM)
     load_i = next(i for i, ins in enumerate(cp.instructions) if ins.op == isa.Opcode.LOAD)
+    ln_i = next(i for i, ins in enumerate(cp.instructions) if ins.op == isa.Opcode.LAYERNORM)
     mutate("illegal opcode", 3, 0, 8, 0xEE, isa.ErrorCode.ILLEGAL_OPCODE)
     mutate("bad version", 5, 8, 4, 3, isa.ErrorCode.BAD_VERSION)
     mutate("reserved bit", gemm_i, 23, 1, 1, isa.ErrorCode.BAD_FIELD)
@@ -284,6 +287,7 @@ def test_csim_kernel_illegal_programs_targeted(board):
     mutate("ddr offset outside image", load_i, 64, 32, len(cp.image) + 64, isa.ErrorCode.ADDR_RANGE)
     mutate("load past image end", load_i, 128, 32, len(cp.image), isa.ErrorCode.BUF_OVERFLOW)
     mutate("undefined ddr base", load_i, 32, 2, 3, isa.ErrorCode.BAD_FIELD)
+    mutate("layernorm too wide", ln_i, 112, 16, uarch.LN_MAX_COLS + 64, isa.ErrorCode.UNSUPPORTED)
     cases["no END"] = (prog[: (n - 1) * 32], cp.image, isa.ErrorCode.NO_END)
     # loading a half twice without a release in between
     p = bytearray(prog[: load_i * 32 + 32] + prog[load_i * 32:])

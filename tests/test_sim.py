@@ -19,7 +19,8 @@ from vitaccel.golden.fixedpoint import GATE_BITS, SM_Z_BITS, requantize
 from vitaccel.golden.moe import combine_terms, expert_queues, topk_lower_index
 from vitaccel.golden.ops import gelu, layernorm, layernorm_params, requant_int8, residual_add
 from vitaccel.golden.softmax import SoftmaxParams, scores_to_z, softmax_params, softmax_z
-from vitaccel.isa import BSrc, DdrBase, Epilogue, ErrorCode, Space
+from vitaccel.isa import BSrc, DdrBase, Epilogue, ErrorCode, Space, uarch
+from vitaccel.isa.image import ImageBuilder
 from vitaccel.sim import IsaSimulator, SimError
 
 SMALL = derive_accelerator_config("zcu102", {"array_rows": 5, "array_cols": 8, "act_buffer_bytes": 1 << 16,
@@ -85,6 +86,8 @@ def gemm_case(draw):  # type: ignore[no-untyped-def]
 @given(gemm_case())
 def test_random_gemm_programs_match_independent_numpy(case) -> None:  # type: ignore[no-untyped-def]
     m, n, k, epi, bsrc, a_u8, pimm, trans, seed = case
+    if bsrc == BSrc.ACT:  # the B-operand buffer: k * ceil(n / W) <= max_tokens (tested separately below)
+        k = min(k, SMALL.max_tokens // -(-n // uarch.act_word_bytes(SMALL.array_cols)))
     rng = np.random.default_rng(seed)
     a = rng.integers(0, 256, (m, k)) if a_u8 else rng.integers(-128, 128, (m, k))
     w = rng.integers(-128, 128, (n, k))  # nn.Linear layout (N, K); B = W^T
@@ -459,3 +462,24 @@ def test_random_mixed_programs_match_the_shadow_golden_model(seed: int, board: s
     res = IsaSimulator(cfg).run(rp.program, rp.image, rp.input)
     assert res.output.tobytes() == rp.expected, rp.ops
     assert res.cycles > 0
+
+
+def test_unsupported_b_operand_and_layernorm_width() -> None:
+    """Contract limits of the hardware units: B from ACT beyond the B-operand buffer (max_tokens words of W bytes)
+    and LAYERNORM over more than uarch.LN_MAX_COLS channels are UNSUPPORTED at their instruction."""
+    cfg = SMALL
+    w = uarch.act_word_bytes(cfg.array_cols)
+    k, n = cfg.max_tokens + 1, w  # one word per row, one row too many
+    assert not uarch.b_operand_fits(k, n, cfg.array_cols, cfg.max_tokens)
+    assert uarch.b_operand_fits(k - 1, n, cfg.array_cols, cfg.max_tokens)
+    prog = [isa.make("GEMM", epi=int(Epilogue.REQ8), bsrc=int(BSrc.ACT), pimm=1, mult=1, shift=0, a=0, a_pitch=k,
+                     b=4096, b_pitch=n, dst=32768, dst_pitch=n, m=1, n=n, k=k), isa.make("END")]
+    img = ImageBuilder(cfg.axi_data_bits).finish(cfg.config_hash(), 0, 0, isa.encode_program(prog))
+    with pytest.raises(SimError) as e:
+        IsaSimulator(cfg).run(isa.encode_program(prog), img, np.zeros(0, np.uint8))
+    assert (e.value.code, e.value.index) == (ErrorCode.UNSUPPORTED, 0)
+    prog = [isa.make("LAYERNORM", src=0, dst=0, rows=1, cols=uarch.LN_MAX_COLS + 16, src_pitch=0, dst_pitch=0,
+                     param=0), isa.make("END")]
+    with pytest.raises(SimError) as e:
+        IsaSimulator(cfg).run(isa.encode_program(prog), img, np.zeros(0, np.uint8))
+    assert (e.value.code, e.value.index) == (ErrorCode.UNSUPPORTED, 0)

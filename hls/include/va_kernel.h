@@ -34,6 +34,7 @@ static const int WORD_BYTES = VA_AXI_DATA_BITS / 8;
 static const int INSTR_WORDS = VA_INSTR_BYTES / WORD_BYTES;
 static const int R = VA_ARRAY_ROWS;
 static const int C = VA_ARRAY_COLS;
+static_assert((1 << LN_MAX_C_BITS) == VA_UA_LN_MAX_COLS, "va_layernorm.h widths must cover uarch.LN_MAX_COLS channels");
 static const int ACT_BYTES = VA_CFG_ACT_BYTES;
 static const int WBUF_BYTES = VA_CFG_WBUF_HALF_BYTES;
 static const int TOPK_MAX = VA_MAX_EXPERTS;  // top-k width of the router (k <= experts <= max_experts)
@@ -296,6 +297,7 @@ inline int exec_layernorm(OnChip &s, const instr_t &w) {
     uint64_t sp = VA_FIELD(w, LAYERNORM, SRC_PITCH), dp = VA_FIELD(w, LAYERNORM, DST_PITCH);
     uint64_t param = VA_FIELD(w, LAYERNORM, PARAM);
     int half = VA_FIELD(w, LAYERNORM, WBUF);
+    if (cols > VA_UA_LN_MAX_COLS) return VA_ERR_UNSUPPORTED;
     VA_TRY(span(ACT_BYTES, src, rows, 2 * cols, sp, VA_ACT_ALIGN));
     if (!s.wbuf_loaded[half]) return VA_ERR_WBUF_STATE;
     uint64_t rbytes = va_rec_layernorm_bytes(cols);
@@ -304,7 +306,6 @@ inline int exec_layernorm(OnChip &s, const instr_t &w) {
     ln_d_t eps = ln_d_t(rd_le<8>(rec, va_rec_layernorm_eps(cols)));
     uint64_t osh = rec[va_rec_layernorm_out_shift(cols)].to_uint();
     if (osh > VA_MAX_SHIFT) return VA_ERR_BAD_FIELD;
-    if (cols > (1 << LN_MAX_C_BITS)) return VA_ERR_UNSUPPORTED;  // golden: FitError beyond 4096 channels
     VA_TRY(span(ACT_BYTES, dst, rows, cols, dp, VA_ACT_ALIGN));
     shift_t out_shift = shift_t(osh);
 LN_ROWS:
@@ -493,6 +494,9 @@ inline int exec_gemm(OnChip &s, const instr_t &w) {
         VA_TRY(span(WBUF_BYTES, g.b, 1, nbytes, nbytes, VA_WBUF_ALIGN));
     } else {
         VA_TRY(span(ACT_BYTES, g.b, g.k, g.n, g.b_pitch, VA_ACT_ALIGN));
+        // B-operand buffer: max_tokens words of W = ACT_WORD_COLS * C bytes (uarch.b_operand_fits)
+        const uint64_t bw = VA_UA_ACT_WORD_COLS * C;
+        if (g.k * ((g.n + bw - 1) / bw) > VA_MAX_TOKENS) return VA_ERR_UNSUPPORTED;
     }
     if (!g.pimm) {
         if (!s.wbuf_loaded[g.half]) return VA_ERR_WBUF_STATE;

@@ -6,11 +6,16 @@
 // out_data with out_last on the command's final beat; RREADY follows out_ready (no internal buffer).
 // A non-OKAY RRESP sets err (sticky until the next command is accepted); the data is still delivered so the
 // engine never hangs. busy = a command is in progress.
+// PIPELINE = 1: a new command is also accepted while busy, as soon as every burst of the previous one has been
+// requested (its data may still be arriving), so a client that splits a transfer into one command per burst
+// keeps several bursts in flight; the data of all accepted commands streams out in order, out_last marks the
+// last beat of everything accepted so far, err is cleared only by a command accepted while idle.
 module vitaccel_axi_rd #(
     parameter int ADDR_W          = 40,
     parameter int DATA_W          = 128,
     parameter int MAX_BURST       = 256,
-    parameter int MAX_OUTSTANDING = 4
+    parameter int MAX_OUTSTANDING = 4,
+    parameter int PIPELINE        = 0
 ) (
     input  logic                clk,
     input  logic                rst_n,
@@ -55,7 +60,8 @@ module vitaccel_axi_rd #(
     logic [31:0]       r_left;      // beats not yet delivered
     logic [OW-1:0]     outstanding;
     logic [31:0]       page_left, burst;
-    logic              ar_fire, r_fire, burst_done;
+    logic              ar_fire, r_fire, burst_done, accept;
+    logic [31:0]       r_next;      // beats not yet delivered after this cycle
 
     assign m_axi_arid    = 1'b0;
     assign m_axi_arsize  = 3'(BSH);
@@ -71,7 +77,9 @@ module vitaccel_axi_rd #(
         if (burst > page_left) burst = page_left;
     end
 
-    assign cmd_ready = !busy;
+    assign cmd_ready = !busy || (PIPELINE != 0 && ar_left == 32'd0 && !m_axi_arvalid);
+    assign accept    = cmd_valid && cmd_ready && cmd_beats != 32'd0;
+    assign r_next    = (busy ? r_left : 32'd0) - (r_fire ? 32'd1 : 32'd0) + (accept ? cmd_beats : 32'd0);
     assign ar_fire   = m_axi_arvalid && m_axi_arready;
     assign r_fire    = m_axi_rvalid && m_axi_rready;
 
@@ -84,12 +92,10 @@ module vitaccel_axi_rd #(
             m_axi_arvalid <= 1'b0;
             outstanding   <= '0;
         end else begin
-            if (cmd_valid && cmd_ready && cmd_beats != 32'd0) begin
-                busy      <= 1'b1;
-                err       <= 1'b0;
+            if (accept) begin
+                if (!busy) err <= 1'b0;
                 next_addr <= cmd_addr;
                 ar_left   <= cmd_beats;
-                r_left    <= cmd_beats;
             end
             // address channel: one request register; the next burst is prepared after the previous is taken
             if (ar_fire) begin
@@ -107,10 +113,10 @@ module vitaccel_axi_rd #(
                 default: ;
             endcase
             // data channel
-            if (r_fire) begin
-                if (m_axi_rresp != 2'b00) err <= 1'b1;
-                r_left <= r_left - 32'd1;
-                if (r_left == 32'd1) busy <= 1'b0;
+            if (r_fire && m_axi_rresp != 2'b00) err <= 1'b1;
+            if (accept || r_fire) begin
+                r_left <= r_next;
+                busy   <= (r_next != 32'd0);
             end
         end
     end

@@ -6,11 +6,16 @@
 // write response. The address and data sides run the same burst splitter, so W beats of burst i follow its AW
 // (no length FIFO); WLAST closes each burst. busy drops when every beat is written and every response received.
 // A non-OKAY BRESP sets err (sticky until the next command); the transfer still completes, so nothing hangs.
+// PIPELINE = 1: a new command is also accepted while busy once every AW of the previous one has been issued
+// (its W beats wait in a one-entry queue of the data side and follow without a gap; write responses may still
+// be outstanding); busy then drops after the responses of all of them, and err is cleared only by a command
+// accepted while idle.
 module vitaccel_axi_wr #(
     parameter int ADDR_W          = 40,
     parameter int DATA_W          = 128,
     parameter int MAX_BURST       = 256,
-    parameter int MAX_OUTSTANDING = 4
+    parameter int MAX_OUTSTANDING = 4,
+    parameter int PIPELINE        = 0
 ) (
     input  logic                  clk,
     input  logic                  rst_n,
@@ -63,7 +68,10 @@ module vitaccel_axi_wr #(
     logic [31:0]       aw_left, w_left, w_burst, w_beat;
     logic [OW-1:0]     aw_ahead;     // bursts whose AW is issued but whose W beats are not all sent
     logic [OW-1:0]     b_wait;       // bursts issued whose B response has not arrived
-    logic              aw_fire, w_fire, b_fire, w_ok;
+    logic              aw_fire, w_fire, b_fire, w_ok, accept, w_end;
+    logic              nx_v;         // PIPELINE: a command whose W beats follow the current ones
+    logic [ADDR_W-1:0] nx_addr;
+    logic [31:0]       nx_beats;
 
     assign m_axi_awid    = 1'b0;
     assign m_axi_awsize  = 3'(BSH);
@@ -72,9 +80,11 @@ module vitaccel_axi_wr #(
     assign m_axi_awprot  = 3'b000;
     assign m_axi_bready  = 1'b1;
 
-    assign cmd_ready = !busy;
+    assign cmd_ready = !busy || (PIPELINE != 0 && aw_left == 32'd0 && !m_axi_awvalid && !nx_v);
+    assign accept    = cmd_valid && cmd_ready && cmd_beats != 32'd0;
     assign aw_fire   = m_axi_awvalid && m_axi_awready;
     assign w_fire    = m_axi_wvalid && m_axi_wready;
+    assign w_end     = (w_left == 32'd0) || (w_fire && w_left == 32'd1);   // data side free after this cycle
     assign b_fire    = m_axi_bvalid && m_axi_bready;
 
     // W beats may go once their burst's AW has been issued (or is being issued now)
@@ -96,15 +106,13 @@ module vitaccel_axi_wr #(
             aw_left       <= '0;
             w_left        <= '0;
             w_beat        <= '0;
+            nx_v          <= 1'b0;
         end else begin
-            if (cmd_valid && cmd_ready && cmd_beats != 32'd0) begin
+            if (accept) begin
                 busy    <= 1'b1;
-                err     <= 1'b0;
+                if (!busy) err <= 1'b0;
                 aw_addr <= cmd_addr;
-                w_addr  <= cmd_addr;
                 aw_left <= cmd_beats;
-                w_left  <= cmd_beats;
-                w_beat  <= '0;
             end
             // address channel
             if (aw_fire) begin
@@ -126,6 +134,21 @@ module vitaccel_axi_wr #(
                     w_beat <= w_beat + 32'd1;
                 end
             end
+            // the next command's data side: now if free, else after the current command's last beat
+            if (accept && (!busy || (w_end && !nx_v))) begin
+                w_addr <= cmd_addr;
+                w_left <= cmd_beats;
+                w_beat <= '0;
+            end else if (accept) begin
+                nx_v     <= 1'b1;
+                nx_addr  <= cmd_addr;
+                nx_beats <= cmd_beats;
+            end else if (nx_v && w_end) begin
+                nx_v   <= 1'b0;
+                w_addr <= nx_addr;
+                w_left <= nx_beats;
+                w_beat <= '0;
+            end
             case ({aw_fire, w_fire && m_axi_wlast})
                 2'b10:   aw_ahead <= aw_ahead + OW'(1);
                 2'b01:   aw_ahead <= aw_ahead - OW'(1);
@@ -138,7 +161,7 @@ module vitaccel_axi_wr #(
             endcase
             if (b_fire && m_axi_bresp != 2'b00) err <= 1'b1;
             // done: all data sent, all responses in (the last response may arrive this cycle)
-            if (busy && w_left == 32'd0 && aw_left == 32'd0 && !m_axi_awvalid
+            if (busy && !accept && !nx_v && w_left == 32'd0 && aw_left == 32'd0 && !m_axi_awvalid
                 && (b_wait == '0 || (b_wait == OW'(1) && b_fire && !aw_fire))) begin
                 busy <= 1'b0;
             end

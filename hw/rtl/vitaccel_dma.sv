@@ -1,7 +1,7 @@
 // vitaccel_dma: LOAD (DDR -> ACT / weight-buffer half), STORE (ACT -> DDR OUTPUT) and IM2COL (uint8 image in DDR
 // -> int8 patch rows in ACT) of the ISA (docs/isa.md section 3), with the dispatch-time operand checks of the ISA simulator (vitaccel.sim.machine: _load, _store,
 // _span) in the same order, so the sequencer reports the same ErrorCode:
-//   LOAD : cond (no ROUTE has run: BAD_FIELD), ddr_base undefined (BAD_FIELD), source span in its DDR region
+//   LOAD : (cond: the sequencer checks the queue first), ddr_base undefined (BAD_FIELD), source span in its DDR region
 //          (IMAGE / INPUT / OUTPUT, bounded by image_bytes / input_bytes / output_bytes of the image header),
 //          then WBUF: half FULL (WBUF_STATE), rows != 1 (BAD_FIELD), destination span in the half (16-byte
 //          aligned); ACT: destination span in ACT (base and pitch 16-byte aligned); other space: BAD_FIELD.
@@ -13,68 +13,100 @@
 // + row_bytes > size -> BUF_OVERFLOW. chk_code is combinational on the instruction; `start` is only given when
 // it is ERR_NONE.
 //
-// Execution, one row at a time. LOAD: the row's DDR bytes are read as whole aligned AXI words (vitaccel_axi_rd)
-// and realigned (source phase s = address % B) by a two-word shifter into destination words; the destination
-// (ACT or WBUF, both 16-byte aligned, B divides 16) starts on a word, the last word is written with byte enables.
-// STORE: ACT words are read (one cycle latency), shifted to the DDR phase and written with WSTRB covering exactly
-// the row's bytes (vitaccel_axi_wr); the row is finished when its last write response has arrived.
-// IM2COL: the C*H*W image bytes are read as one contiguous AXI stream and scattered one byte per clock to
-// dst + (gy*GW + gx)*dst_pitch + (c*P + py)*P + px as pixel - 128 (pixel ^ 0x80), with incrementally kept
-// addresses (golden.ops.patchify_u8 order). One byte per clock is a first, correct version: a wider scatter
-// (P consecutive pixels of an image row land on P consecutive ACT bytes) is the next step.
+// Execution (rows with pitch = stride = row bytes are merged into one contiguous row first):
+// LOAD, src and dst congruent mod B = DATA_W/8 (compiled programs: always): one vitaccel_dma_stream command per
+//   row (queued back to back), 16-beat bursts round-robin over the NPORTS AXI read ports (16 in flight per
+//   port), COLS-byte windows (mem_wr_*) at up to min(NPORTS*B, COLS) bytes per clock, one row per clock at least.
+// LOAD otherwise, and IM2COL: one raw stream command per row (IM2COL: the whole C*H*W image), its aligned words
+//   arrive in order on port 0 and a (B + max(B, 16))-byte realigner cuts them into segments of up to 16 bytes,
+//   one segment per clock (input at most one beat = B bytes per clock: DATA_W < 128 takes 16 / B clocks per
+//   16-byte piece), each written as one window with byte enables (LOAD: 16-byte pieces of the row; IM2COL: the
+//   P pixels of one patch row, pixel ^ 0x80, at dst + (gy*GW + gx)*dst_pitch + (c*P + py)*P,
+//   golden.ops.patchify_u8 order; P > 16 in 16-byte pieces). A segment that crosses a 16-byte boundary needs
+//   two writes when COLS = 16.
+// STORE: one AXI write command per row (vitaccel_axi_wr, PIPELINE: the next row's command is accepted once the
+//   previous row's AWs are issued, its beats follow without a gap; write responses are awaited only at the
+//   end); one ACT window read per beat (beat k of a row = row bytes [kB - s, kB - s + B), s = DDR address % B,
+//   cut from the W-byte window at the 16-aligned address below; the first beat of a row with s > 0 from the
+//   row's first window shifted up by s), a FIFO of 8 beats in front of the W channel, WSTRB = the row's bytes:
+//   one beat per clock. When B + 15 > W (e.g. DATA_W = 256 / 512 with COLS = 16) a beat is cut from
+//   NQ = ceil((B + 15) / W) consecutive windows: one beat per NQ clocks.
+// axi_err (valid with done): a non-OKAY RRESP (LOAD / IM2COL) or BRESP (STORE) was seen; all bytes were still
+// moved. There is no ErrorCode for it yet.
 module vitaccel_dma #(
     parameter int ADDR_W     = 40,
     parameter int DATA_W     = 128,
     parameter int ACT_BYTES  = 4096,
     parameter int WBUF_BYTES = 4096,
+    parameter int COLS       = 16,
+    parameter int NPORTS     = 4,
     localparam int B      = DATA_W / 8,
     localparam int BSH    = $clog2(B),
-    localparam int ACT_AW = ((ACT_BYTES + B - 1) / B > 1) ? $clog2((ACT_BYTES + B - 1) / B) : 1
+    localparam int W      = 32'(vitaccel_isa_pkg::UA_ACT_WORD_COLS) * COLS
 ) (
-    input  logic                clk,
-    input  logic                rst_n,
+    input  logic                     clk,
+    input  logic                     rst_n,
     // instruction + context
-    input  logic [255:0]        instr,
-    input  logic [31:0]         image_bytes,
-    input  logic [31:0]         input_bytes,
-    input  logic [31:0]         output_bytes,
-    input  logic [63:0]         image_addr,
-    input  logic [63:0]         input_addr,
-    input  logic [63:0]         output_addr,
-    input  logic [1:0]          wbuf_full,
-    output logic [7:0]          chk_code,
-    input  logic                start,
-    output logic                busy,
-    output logic                done,        // one-cycle pulse when the instruction has finished
-    // AXI read master command / data (vitaccel_axi_rd)
-    output logic                rd_cmd_valid,
-    input  logic                rd_cmd_ready,
-    output logic [ADDR_W-1:0]   rd_cmd_addr,
-    output logic [31:0]         rd_cmd_beats,
-    output logic                rd_ready,
-    input  logic                rd_valid,
-    input  logic [DATA_W-1:0]   rd_data,
-    input  logic                rd_last,
-    // AXI write master command / data (vitaccel_axi_wr)
-    output logic                wr_cmd_valid,
-    input  logic                wr_cmd_ready,
-    output logic [ADDR_W-1:0]   wr_cmd_addr,
-    output logic [31:0]         wr_cmd_beats,
-    output logic                wr_in_valid,
-    input  logic                wr_in_ready,
-    output logic [DATA_W-1:0]   wr_in_data,
-    output logic [B-1:0]        wr_in_strb,
-    input  logic                wr_busy,
-    // on-chip memories
-    output logic                mem_wr_act,  // write ACT
-    output logic                mem_wr_wb,   // write WBUF half mem_wr_half
-    output logic                mem_wr_half,
-    output logic [31:0]         mem_wr_word, // word address
-    output logic [DATA_W-1:0]   mem_wr_data,
-    output logic [B-1:0]        mem_wr_be,
-    output logic                act_rd_en,
-    output logic [ACT_AW-1:0]   act_rd_addr,
-    input  logic [DATA_W-1:0]   act_rd_data
+    input  logic [255:0]             instr,
+    input  logic [31:0]              image_bytes,
+    input  logic [31:0]              input_bytes,
+    input  logic [31:0]              output_bytes,
+    input  logic [63:0]              image_addr,
+    input  logic [63:0]              input_addr,
+    input  logic [63:0]              output_addr,
+    input  logic [1:0]               wbuf_full,
+    output logic [7:0]               chk_code,
+    input  logic                     start,
+    output logic                     busy,
+    output logic                     done,        // one-cycle pulse when the instruction has finished
+    output logic                     axi_err,     // with done: an AXI error response was seen
+    // on-chip memories: COLS-byte windows at 16-byte aligned byte addresses
+    output logic                     mem_wr_act,  // write ACT
+    output logic                     mem_wr_wb,   // write WBUF half mem_wr_half
+    output logic                     mem_wr_half,
+    output logic [31:0]              mem_wr_addr,
+    output logic [COLS*8-1:0]        mem_wr_data, // byte i -> mem_wr_addr + i when mem_wr_be[i]
+    output logic [COLS-1:0]          mem_wr_be,
+    output logic                     act_rd_en,
+    output logic [31:0]              act_rd_addr, // 16-byte aligned
+    /* verilator lint_off UNUSEDSIGNAL */  // only B + 15 bytes of the NQ W-byte windows are used
+    input  logic [W*8-1:0]           act_rd_data, // the cycle after act_rd_en
+    /* verilator lint_on UNUSEDSIGNAL */
+    // NPORTS AXI4 read masters (port p: bits [p*w +: w]; the top shares port 0 with the fetch while !busy)
+    output logic [NPORTS-1:0]        m_axi_arid,
+    output logic [NPORTS*ADDR_W-1:0] m_axi_araddr,
+    output logic [NPORTS*8-1:0]      m_axi_arlen,
+    output logic [NPORTS*3-1:0]      m_axi_arsize,
+    output logic [NPORTS*2-1:0]      m_axi_arburst,
+    output logic [NPORTS*4-1:0]      m_axi_arcache,
+    output logic [NPORTS*3-1:0]      m_axi_arprot,
+    output logic [NPORTS-1:0]        m_axi_arvalid,
+    input  logic [NPORTS-1:0]        m_axi_arready,
+    input  logic [NPORTS-1:0]        m_axi_rid,
+    input  logic [NPORTS*DATA_W-1:0] m_axi_rdata,
+    input  logic [NPORTS*2-1:0]      m_axi_rresp,
+    input  logic [NPORTS-1:0]        m_axi_rlast,
+    input  logic [NPORTS-1:0]        m_axi_rvalid,
+    output logic [NPORTS-1:0]        m_axi_rready,
+    // AXI4 write master (STORE)
+    output logic [0:0]               m_axi_awid,
+    output logic [ADDR_W-1:0]        m_axi_awaddr,
+    output logic [7:0]               m_axi_awlen,
+    output logic [2:0]               m_axi_awsize,
+    output logic [1:0]               m_axi_awburst,
+    output logic [3:0]               m_axi_awcache,
+    output logic [2:0]               m_axi_awprot,
+    output logic                     m_axi_awvalid,
+    input  logic                     m_axi_awready,
+    output logic [DATA_W-1:0]        m_axi_wdata,
+    output logic [B-1:0]             m_axi_wstrb,
+    output logic                     m_axi_wlast,
+    output logic                     m_axi_wvalid,
+    input  logic                     m_axi_wready,
+    input  logic [0:0]               m_axi_bid,
+    input  logic [1:0]               m_axi_bresp,
+    input  logic                     m_axi_bvalid,
+    output logic                     m_axi_bready
 );
     localparam logic [7:0] E_NONE  = 8'(vitaccel_isa_pkg::ERR_NONE);
     localparam logic [7:0] E_FIELD = 8'(vitaccel_isa_pkg::ERR_BAD_FIELD);
@@ -84,7 +116,7 @@ module vitaccel_dma #(
 
     // ---------------- fields (LOAD and STORE share the positions) ----------------
     logic [7:0]  f_op;
-    logic        f_cond, f_wbuf;
+    logic        f_wbuf;
     logic [1:0]  f_base, f_space;
     logic [31:0] f_off, f_mem, f_rb, f_stride;
     logic [15:0] f_rows, f_pitch;
@@ -92,7 +124,6 @@ module vitaccel_dma #(
     logic [15:0] i_h, i_w, i_pitch;
     logic [7:0]  i_c, i_p;
     assign f_op     = instr[7:0];
-    assign f_cond   = instr[vitaccel_isa_pkg::F_LOAD_COND_LO];
     assign f_wbuf   = instr[vitaccel_isa_pkg::F_LOAD_WBUF_LO];
     assign f_base   = instr[vitaccel_isa_pkg::F_LOAD_DDR_BASE_LO +: 2];
     assign f_space  = instr[vitaccel_isa_pkg::F_LOAD_SPACE_LO +: 2];
@@ -160,8 +191,7 @@ module vitaccel_dma #(
             else if (c_st_src != E_NONE)                     chk_code = c_st_src;
             else                                             chk_code = c_st_dst;
         end else begin
-            if (f_cond)                                      chk_code = E_FIELD;  // queue used before any ROUTE
-            else if (f_base == 2'd3)                         chk_code = E_FIELD;
+            if (f_base == 2'd3)                              chk_code = E_FIELD;
             else if (c_src != E_NONE)                        chk_code = c_src;
             else if (f_space == 2'(vitaccel_isa_pkg::SPACE_WBUF)) begin
                 if (wbuf_full[f_wbuf])                       chk_code = E_WBUF;
@@ -173,245 +203,385 @@ module vitaccel_dma #(
     end
 
     // ---------------- execution ----------------
-    typedef enum logic [3:0] {D_IDLE, D_LROW, D_LDATA, D_LFLUSH, D_SROW, D_SRD, D_SRDW, D_SPUSH, D_SWAIT, D_NEXT,
-                              D_IMG, D_IBYTE} dstate_t;
+    localparam int WD  = (COLS >= 32) ? COLS : 32;   // a 16-byte segment at any offset of a 16-byte chunk
+    localparam int SB  = B + ((B > 16) ? B : 16);    // realigner bytes: a 16-byte segment + one beat
+    localparam int SCW = $clog2(SB + 1);
+    localparam int F   = 8;                          // STORE beat FIFO
+    localparam int FW  = $clog2(F);
+    localparam int NQ  = (B + 15 + W - 1) / W;       // STORE: ACT windows per beat
+    localparam int QQW = (NQ > 1) ? $clog2(NQ) : 1;
+    localparam int OW  = (BSH > 4) ? BSH : 4;      // STORE window shift (< 16, or < B for a row's first beat)
+
+    typedef enum logic [1:0] {D_IDLE, D_LOAD, D_STORE, D_FIN} dstate_t;
     dstate_t st;
-    logic              st_store, st_wb, st_half;
-    logic [15:0]       rows_left;
-    logic [31:0]       rb, stride, pitch;
-    logic [63:0]       ddr_base, ddr_row;    // region base address, offset of the current row in the region
-    logic [31:0]       mem_row;              // on-chip byte address of the current row
-    logic [63:0]       row_addr;
-    logic [BSH-1:0]    phase;                // DDR address % B of the current row
-    logic [31:0]       nbeats, nwords, beat;
-    logic [DATA_W-1:0] prev, cur;
-    logic [B-1:0]      last_be;
-    logic [BSH:0]      last_n, end_last;
+    logic st_store, st_wb, st_half, st_raw, st_im;
 
-    assign row_addr = ddr_base + ddr_row;
-    assign busy     = (st != D_IDLE);
-
-    // IM2COL scatter state: byte position (ch, gy, py, gx, px) in the image, ACT address pieces
-    logic [7:0]        m_p, m_px, m_py, m_ch;
-    logic [15:0]       m_gw, m_gh, m_gx, m_gy;
-    logic [31:0]       m_pp, m_gwp, m_rowb_gy, m_rowb, m_col_ch, m_col_py, m_addr;
-    logic [63:0]       m_left;
-    logic [DATA_W-1:0] m_buf;
-    logic              m_have;
-    logic [BSH-1:0]    m_k;
-    logic [7:0]        m_byte;
-    assign m_addr   = m_rowb + m_col_ch + m_col_py + 32'(m_px);
-    assign m_byte   = m_buf[8*m_k +: 8] ^ 8'h80;
-    assign rd_ready = (st == D_IBYTE) ? !m_have : 1'b1;
-
-    // bytes of the last on-chip word of a row, bytes used in the last DDR beat of a row
-    assign last_n   = (BSH+1)'(((rb - 32'd1) & 32'(B - 1)) + 32'd1);
-    assign end_last = (BSH+1)'(((32'(phase) + rb - 32'd1) & 32'(B - 1)) + 32'd1);
+    // decode of the instruction at start
+    logic [63:0] base_sel, src0;
+    logic        merge, cong;
+    logic [15:0] rows_e;
+    logic [31:0] rb_e;
     always_comb begin
-        for (int i = 0; i < B; i++) last_be[i] = ((BSH+1)'(i) < last_n);
+        case (f_base)
+            2'd0:    base_sel = image_addr;
+            2'd1:    base_sel = input_addr;
+            default: base_sel = output_addr;
+        endcase
+        src0   = base_sel + 64'(f_off);
+        merge  = f_rows > 16'd1 && 32'(f_pitch) == f_rb && f_stride == f_rb;
+        rows_e = merge ? 16'd1 : f_rows;
+        rb_e   = merge ? f_rb * 32'(f_rows) : f_rb;
+        cong   = (src0[BSH-1:0] == f_mem[BSH-1:0])
+                 && (rows_e == 16'd1 || f_stride[BSH-1:0] == f_pitch[BSH-1:0]);
     end
 
-    // LOAD realignment: destination word j = bytes [s + jB, s + (j+1)B) of the aligned source words
-    /* verilator lint_off UNUSEDSIGNAL */  // the upper word of each shifted pair is dropped
-    logic [2*DATA_W-1:0] ld_pair, st_pair;
+    logic [31:0] rb, stride, pitch;
+
+    // ---- stream (LOAD / IM2COL source) ----
+    logic              s_cmd_valid, s_cmd_ready, s_busy, s_err, s_wr_en, raw_valid, raw_ready;
+    /* verilator lint_off UNUSEDSIGNAL */
+    logic              s_done;
     /* verilator lint_on UNUSEDSIGNAL */
-    logic [DATA_W-1:0]   ld_word, st_word;
-    assign ld_pair = {rd_data, prev} >> (8 * 32'(phase));
-    assign ld_word = ld_pair[DATA_W-1:0];
-    // STORE: DDR beat i byte k = row byte iB + k - s
-    assign st_pair = {cur, prev} >> (8 * (32'(B) - 32'(phase)));
-    assign st_word = st_pair[DATA_W-1:0];
+    logic [31:0]       s_wr_addr;
+    logic [COLS*8-1:0] s_wr_data;
+    logic [COLS-1:0]   s_wr_be;
+    logic [DATA_W-1:0] raw_data;
+    logic [15:0]       cs_left;        // stream commands (rows) still to issue
+    logic [63:0]       cs_src;
+    logic [31:0]       cs_dst;
+
+    assign s_cmd_valid = (st == D_LOAD) && cs_left != 16'd0;
+
+    vitaccel_dma_stream #(.ADDR_W(ADDR_W), .DATA_W(DATA_W), .NPORTS(NPORTS), .OUT_BYTES(COLS), .MAX_BURST(16),
+                          .MAX_OUTSTANDING(16)) u_stream (
+        .clk, .rst_n,
+        .cmd_valid(s_cmd_valid), .cmd_ready(s_cmd_ready), .cmd_src(ADDR_W'(cs_src)), .cmd_dst(cs_dst),
+        .cmd_nbytes(rb), .cmd_raw(st_raw), .busy(s_busy), .done(s_done), .err(s_err),
+        .wr_en(s_wr_en), .wr_addr(s_wr_addr), .wr_data(s_wr_data), .wr_be(s_wr_be),
+        .raw_valid, .raw_ready, .raw_data,
+        .m_axi_arid, .m_axi_araddr, .m_axi_arlen, .m_axi_arsize, .m_axi_arburst, .m_axi_arcache, .m_axi_arprot,
+        .m_axi_arvalid, .m_axi_arready, .m_axi_rid, .m_axi_rdata, .m_axi_rresp, .m_axi_rlast, .m_axi_rvalid,
+        .m_axi_rready
+    );
+
+    // ---- realigner + segment writer (unaligned LOAD, IM2COL) ----
+    logic [15:0]     j_left;          // rows (jobs) not yet finished
+    logic            j_act, j_first;
+    logic [63:0]     j_src;
+    logic [31:0]     j_dst, jb_left, sg_left, sg_dst, n_pieces;
+    logic [BSH-1:0]  j_ph;
+    logic [SB*8-1:0] sb;
+    logic [SCW-1:0]  sc;              // bytes held in sb
+    logic [4:0]      seglen;
+    logic [31:0]     seg_addr;
+    logic            emit, take, room, need2;
+    logic [SCW-1:0]  consumed, skip;
+    logic [127:0]    seg16;
+    logic [16:0]     mask16;
+    logic [WD*8-1:0] wide_d;
+    logic [WD-1:0]   wide_be;
+    logic            g_en, sp2_v;
+    logic [31:0]     g_addr, sp2_addr;
+    logic [COLS*8-1:0] g_data, sp2_data;
+    logic [COLS-1:0] g_be, sp2_be;
+    // IM2COL position of the next segment piece: (ch, gy, py, gx), byte px of the patch row
+    logic [7:0]      m_p, m_px, m_py, m_ch;
+    logic [15:0]     m_gw, m_gh, m_gx, m_gy;
+    logic [31:0]     m_pp, m_gwp, m_rowb_gy, m_rowb, m_col_ch, m_col_py, mem_row;
+    logic [7:0]      m_rem;
+
+    assign m_rem    = m_p - m_px;
+    assign seglen   = st_im ? ((m_rem > 8'd16) ? 5'd16 : 5'(m_rem))
+                            : ((sg_left == 32'd1) ? 5'(((rb - 32'd1) & 32'hF) + 32'd1) : 5'd16);
+    assign seg_addr = st_im ? (m_rowb + m_col_ch + m_col_py + 32'(m_px)) : sg_dst;
+    assign emit     = j_act && sg_left != 32'd0 && sc >= SCW'(seglen) && !sp2_v;
+    assign consumed = emit ? SCW'(seglen) : '0;
+    assign room     = (sc - consumed) <= SCW'(SB - B);
+    assign raw_ready = j_act && jb_left != 32'd0 && room;
+    assign take     = raw_ready && raw_valid;
+    assign skip     = j_first ? SCW'(j_ph) : '0;
+    assign mask16   = (17'd1 << seglen) - 17'd1;
+    always_comb begin
+        seg16 = sb[127:0];
+        if (st_im) begin
+            for (int i = 0; i < 16; i++) seg16[8*i+7] = ~seg16[8*i+7];   // pixel - 128
+        end
+        wide_d  = (WD*8)'(seg16) << (8 * 32'(seg_addr[3:0]));
+        wide_be = WD'(mask16) << seg_addr[3:0];
+        need2   = COLS'(wide_be >> COLS) != '0;
+    end
+
+    // ---- STORE: row commands, ACT reads, beat FIFO ----
+    logic [15:0]     wc_left, rd_left;
+    logic [63:0]     wc_addr, rd_ddr, rd_ddr_nx;
+    logic [31:0]     rd_src, rd_k, rd_rel, rd_nb;
+    logic            w_cmd_valid, w_cmd_ready, w_in_valid, w_in_ready, w_busy, w_err, issue;
+    logic            p1_v, p2_v, p1_end, p2_end, rd_qlast;
+    logic [QQW-1:0]  rd_q, p1_q;          // window of the beat
+    /* verilator lint_off UNUSEDSIGNAL */  // NQ = 1: no partial windows to keep
+    logic [QQW-1:0]  p2_q;
+    /* verilator lint_on UNUSEDSIGNAL */
+    logic [NQ*W*8-1:0] st_full;           // the beat's NQ windows, the last one just read
+    logic [OW-1:0]   p1_o, p2_o;          // right shift of the window (rel >= 0) or left shift (rel < 0)
+    logic            p1_neg, p2_neg;
+    logic [B-1:0]    p1_strb, p2_strb, rd_strb;
+    logic [DATA_W-1:0] f_data [F];
+    logic [B-1:0]    f_strb [F];
+    logic [FW-1:0]   f_wp, f_rp;
+    logic [FW:0]     f_cnt;
+    logic            f_push, f_pop;
+
+    assign w_cmd_valid = (st == D_STORE) && wc_left != 16'd0;
+    assign rd_nb       = (32'(rd_ddr[BSH-1:0]) + rb + 32'(B - 1)) >> BSH;
+    assign rd_ddr_nx   = rd_ddr + 64'(stride);
+    assign issue       = (st == D_STORE) && rd_left != 16'd0
+                         && (32'(f_cnt) + 32'(p1_v) + 32'(p2_v)) < 32'(F);
+    always_comb begin
+        logic [33:0] rj;
+        for (int j = 0; j < B; j++) begin
+            rj = {{2{rd_rel[31]}}, rd_rel} + 34'(j);
+            rd_strb[j] = !rj[33] && (rj[32:0] < {1'b0, rb});
+        end
+    end
+    assign rd_qlast   = (32'(rd_q) == NQ - 1);
+    assign f_push     = p2_v && p2_end;
+    generate
+        if (NQ == 1) begin : g_st1
+            assign st_full = act_rd_data;
+        end else begin : g_stn
+            logic [(NQ-1)*W*8-1:0] st_acc;
+            always_ff @(posedge clk) begin
+                if (p2_v && !p2_end) st_acc[32'(p2_q)*W*8 +: W*8] <= act_rd_data;
+            end
+            assign st_full = {act_rd_data, st_acc};
+        end
+    endgenerate
+    assign w_in_valid = f_cnt != '0;
+    assign f_pop      = w_in_valid && w_in_ready;
+
+    vitaccel_axi_wr #(.ADDR_W(ADDR_W), .DATA_W(DATA_W), .MAX_BURST(256), .MAX_OUTSTANDING(8), .PIPELINE(1)) u_wr (
+        .clk, .rst_n,
+        .cmd_valid(w_cmd_valid), .cmd_ready(w_cmd_ready), .cmd_addr(ADDR_W'(wc_addr & ~64'(B - 1))),
+        .cmd_beats((32'(wc_addr[BSH-1:0]) + rb + 32'(B - 1)) >> BSH),
+        .in_valid(w_in_valid), .in_ready(w_in_ready), .in_data(f_data[f_rp]), .in_strb(f_strb[f_rp]),
+        .busy(w_busy), .err(w_err),
+        .m_axi_awid, .m_axi_awaddr, .m_axi_awlen, .m_axi_awsize, .m_axi_awburst, .m_axi_awcache, .m_axi_awprot,
+        .m_axi_awvalid, .m_axi_awready, .m_axi_wdata, .m_axi_wstrb, .m_axi_wlast, .m_axi_wvalid, .m_axi_wready,
+        .m_axi_bid, .m_axi_bresp, .m_axi_bvalid, .m_axi_bready
+    );
+
+    // ---- memory write port: stream windows or realigned segments ----
+    assign mem_wr_act  = !st_wb && (s_wr_en || g_en);
+    assign mem_wr_wb   = st_wb && (s_wr_en || g_en);
+    assign mem_wr_half = st_half;
+    assign mem_wr_addr = s_wr_en ? s_wr_addr : g_addr;
+    assign mem_wr_data = s_wr_en ? s_wr_data : g_data;
+    assign mem_wr_be   = s_wr_en ? s_wr_be : g_be;
+
+    assign busy    = (st != D_IDLE);
+    assign done    = (st == D_FIN);
+    assign axi_err = st_store ? w_err : s_err;
 
     always_ff @(posedge clk) begin
         if (!rst_n) begin
-            st           <= D_IDLE;
-            done         <= 1'b0;
-            rd_cmd_valid <= 1'b0;
-            wr_cmd_valid <= 1'b0;
-            wr_in_valid  <= 1'b0;
-            mem_wr_act   <= 1'b0;
-            mem_wr_wb    <= 1'b0;
-            act_rd_en    <= 1'b0;
+            st        <= D_IDLE;
+            st_store  <= 1'b0;
+            st_wb     <= 1'b0;
+            cs_left    <= '0;
+            j_left    <= '0;
+            j_act     <= 1'b0;
+            g_en      <= 1'b0;
+            sp2_v     <= 1'b0;
+            wc_left   <= '0;
+            rd_left   <= '0;
+            p1_v      <= 1'b0;
+            p2_v      <= 1'b0;
+            rd_q      <= '0;
+            act_rd_en <= 1'b0;
+            f_wp      <= '0;
+            f_rp      <= '0;
+            f_cnt     <= '0;
         end else begin
-            done       <= 1'b0;
-            mem_wr_act <= 1'b0;
-            mem_wr_wb  <= 1'b0;
-            act_rd_en  <= 1'b0;
-            if (rd_cmd_valid && rd_cmd_ready) rd_cmd_valid <= 1'b0;
-            if (wr_cmd_valid && wr_cmd_ready) wr_cmd_valid <= 1'b0;
+            g_en      <= 1'b0;
+            act_rd_en <= 1'b0;
             case (st)
                 D_IDLE: if (start) begin
-                    st_store  <= is_store;
-                    st_wb     <= !is_store && f_space == 2'(vitaccel_isa_pkg::SPACE_WBUF);
-                    st_half   <= f_wbuf;
-                    rows_left <= f_rows;
-                    rb        <= f_rb;
-                    stride    <= f_stride;
-                    pitch     <= is_im2col ? 32'(i_pitch) : 32'(f_pitch);
-                    ddr_row   <= 64'(f_off);
-                    mem_row   <= f_mem;
-                    case (f_base)
-                        2'd0:    ddr_base <= image_addr;
-                        2'd1:    ddr_base <= input_addr;
-                        default: ddr_base <= output_addr;
-                    endcase
-                    // IM2COL
+                    st_store <= is_store;
+                    st_wb    <= !is_store && !is_im2col && f_space == 2'(vitaccel_isa_pkg::SPACE_WBUF);
+                    st_half  <= f_wbuf;
+                    st_im    <= is_im2col;
+                    st_raw   <= is_im2col || !cong;
+                    stride   <= f_stride;
+                    pitch    <= is_im2col ? 32'(i_pitch) : 32'(f_pitch);
+                    rb       <= is_im2col ? 32'(i_n) : rb_e;
+                    // stream commands / realigner jobs (LOAD, IM2COL)
+                    cs_left   <= is_store ? 16'd0 : is_im2col ? 16'd1 : rows_e;
+                    cs_src    <= src0;
+                    cs_dst    <= f_mem;
+                    j_left   <= (is_store || (!is_im2col && cong)) ? 16'd0 : is_im2col ? 16'd1 : rows_e;
+                    j_src    <= src0;
+                    j_dst    <= f_mem;
+                    n_pieces <= 32'(i_c) * 32'(i_h) * 32'(i_gw) * ((32'(i_p) + 32'd15) >> 4);
                     m_p      <= i_p;
+                    m_px     <= '0;
                     m_pp     <= 32'(i_p) * 32'(i_p);
                     m_gw     <= i_gw;
                     m_gh     <= i_gh;
                     m_gwp    <= 32'(i_gw) * 32'(i_pitch);
-                    m_left   <= i_n;
                     m_rowb_gy <= f_mem;
                     m_rowb   <= f_mem;
-                    {m_ch, m_py, m_px, m_gx, m_gy} <= '0;
+                    mem_row  <= f_mem;
+                    {m_ch, m_py, m_gx, m_gy} <= '0;
                     m_col_ch <= '0;
                     m_col_py <= '0;
-                    m_have   <= 1'b0;
-                    st <= is_im2col ? D_IMG : is_store ? D_SROW : D_LROW;
+                    // STORE
+                    wc_left  <= is_store ? rows_e : 16'd0;
+                    wc_addr  <= src0;
+                    rd_left  <= is_store ? rows_e : 16'd0;
+                    rd_src   <= f_mem;
+                    rd_ddr   <= src0;
+                    rd_k     <= '0;
+                    rd_rel   <= 32'd0 - 32'(src0[BSH-1:0]);
+                    if (is_store) rb <= rb_e;
+                    st <= is_store ? D_STORE : D_LOAD;
                 end
-                // ---- IM2COL ----
-                D_IMG: begin
-                    m_k          <= row_addr[BSH-1:0];
-                    rd_cmd_valid <= 1'b1;
-                    rd_cmd_addr  <= ADDR_W'(row_addr & ~64'(B - 1));
-                    rd_cmd_beats <= 32'((64'(row_addr[BSH-1:0]) + m_left + 64'(B - 1)) >> BSH);
-                    st           <= D_IBYTE;
+                D_LOAD: begin
+                    if (cs_left == 16'd0 && j_left == 16'd0 && !j_act && !s_busy && !sp2_v) st <= D_FIN;
                 end
-                D_IBYTE: begin
-                    if (rd_valid && rd_ready && !rd_cmd_valid) begin
-                        m_buf  <= rd_data;
-                        m_have <= 1'b1;
-                    end
-                    if (m_have) begin
-                        mem_wr_act  <= 1'b1;
-                        mem_wr_word <= m_addr >> BSH;
-                        mem_wr_data <= {B{m_byte}};
-                        mem_wr_be   <= B'(1) << m_addr[BSH-1:0];
-                        m_k         <= m_k + BSH'(1);
-                        if (m_k == BSH'(B - 1)) m_have <= 1'b0;
-                        m_left      <= m_left - 64'd1;
-                        if (m_left == 64'd1) begin
-                            done <= 1'b1;
-                            st   <= D_IDLE;
-                        end
-                        // next image byte: px fastest, then gx, py, gy, ch (C, H, W order)
-                        if (m_px != m_p - 8'd1) begin
-                            m_px <= m_px + 8'd1;
+                D_STORE: begin
+                    if (wc_left == 16'd0 && rd_left == 16'd0 && !p1_v && !p2_v && f_cnt == '0 && !w_busy)
+                        st <= D_FIN;
+                end
+                D_FIN: st <= D_IDLE;
+                default: st <= D_IDLE;
+            endcase
+
+            // ---- stream commands ----
+            if (s_cmd_valid && s_cmd_ready) begin
+                cs_left <= cs_left - 16'd1;
+                cs_src  <= cs_src + 64'(stride);
+                cs_dst  <= cs_dst + pitch;
+            end
+
+            // ---- realigner jobs ----
+            if (st == D_LOAD && !j_act && j_left != 16'd0) begin
+                j_act   <= 1'b1;
+                j_first <= 1'b1;
+                j_ph    <= j_src[BSH-1:0];
+                jb_left <= (32'(j_src[BSH-1:0]) + rb + 32'(B - 1)) >> BSH;
+                sb      <= '0;
+                sc      <= '0;
+                sg_dst  <= j_dst;
+                sg_left <= st_im ? n_pieces : (rb + 32'd15) >> 4;
+            end else if (j_act) begin
+                if (sg_left == 32'd0 && jb_left == 32'd0) begin
+                    j_act  <= 1'b0;
+                    j_left <= j_left - 16'd1;
+                    j_src  <= j_src + 64'(stride);
+                    j_dst  <= j_dst + pitch;
+                end
+                sb <= (sb >> (8 * 32'(consumed)))
+                      | (take ? (((SB*8)'(raw_data) >> (8 * 32'(skip))) << (8 * 32'(sc - consumed))) : '0);
+                sc <= sc - consumed + (take ? SCW'(B) - skip : '0);
+                if (take) begin
+                    jb_left <= jb_left - 32'd1;
+                    j_first <= 1'b0;
+                end
+            end
+            if (sp2_v) begin
+                g_en   <= 1'b1;
+                g_addr <= sp2_addr;
+                g_data <= sp2_data;
+                g_be   <= sp2_be;
+                sp2_v  <= 1'b0;
+            end
+            if (emit) begin
+                g_en     <= 1'b1;
+                g_addr   <= seg_addr & ~32'hF;
+                g_data   <= (COLS*8)'(wide_d);
+                g_be     <= COLS'(wide_be);
+                sp2_v    <= need2;
+                sp2_addr <= (seg_addr & ~32'hF) + 32'(COLS);
+                sp2_data <= (COLS*8)'(wide_d >> (COLS * 8));
+                sp2_be   <= COLS'(wide_be >> COLS);
+                sg_left  <= sg_left - 32'd1;
+                sg_dst   <= sg_dst + 32'd16;
+                // IM2COL: next piece / patch row segment: px, then gx, py, gy, ch (C, H, W order)
+                if (32'(m_px) + 32'(seglen) != 32'(m_p)) begin
+                    m_px <= m_px + 8'd16;
+                end else begin
+                    m_px <= '0;
+                    if (m_gx != m_gw - 16'd1) begin
+                        m_gx   <= m_gx + 16'd1;
+                        m_rowb <= m_rowb + pitch;
+                    end else begin
+                        m_gx <= '0;
+                        if (m_py != m_p - 8'd1) begin
+                            m_py     <= m_py + 8'd1;
+                            m_col_py <= m_col_py + 32'(m_p);
+                            m_rowb   <= m_rowb_gy;
                         end else begin
-                            m_px <= '0;
-                            if (m_gx != m_gw - 16'd1) begin
-                                m_gx   <= m_gx + 16'd1;
-                                m_rowb <= m_rowb + pitch;
+                            m_py     <= '0;
+                            m_col_py <= '0;
+                            if (m_gy != m_gh - 16'd1) begin
+                                m_gy      <= m_gy + 16'd1;
+                                m_rowb_gy <= m_rowb_gy + m_gwp;
+                                m_rowb    <= m_rowb_gy + m_gwp;
                             end else begin
-                                m_gx <= '0;
-                                if (m_py != m_p - 8'd1) begin
-                                    m_py     <= m_py + 8'd1;
-                                    m_col_py <= m_col_py + 32'(m_p);
-                                    m_rowb   <= m_rowb_gy;
-                                end else begin
-                                    m_py     <= '0;
-                                    m_col_py <= '0;
-                                    if (m_gy != m_gh - 16'd1) begin
-                                        m_gy      <= m_gy + 16'd1;
-                                        m_rowb_gy <= m_rowb_gy + m_gwp;
-                                        m_rowb    <= m_rowb_gy + m_gwp;
-                                    end else begin
-                                        m_gy      <= '0;
-                                        m_ch      <= m_ch + 8'd1;
-                                        m_col_ch  <= m_col_ch + m_pp;
-                                        m_rowb_gy <= mem_row;
-                                        m_rowb    <= mem_row;
-                                    end
-                                end
+                                m_gy      <= '0;
+                                m_ch      <= m_ch + 8'd1;
+                                m_col_ch  <= m_col_ch + m_pp;
+                                m_rowb_gy <= mem_row;
+                                m_rowb    <= mem_row;
                             end
                         end
                     end
                 end
-                // ---- LOAD ----
-                D_LROW: begin
-                    phase        <= row_addr[BSH-1:0];
-                    nbeats       <= (32'(row_addr[BSH-1:0]) + rb + 32'(B - 1)) >> BSH;
-                    nwords       <= (rb + 32'(B - 1)) >> BSH;
-                    beat         <= '0;
-                    rd_cmd_valid <= 1'b1;
-                    rd_cmd_addr  <= ADDR_W'(row_addr & ~64'(B - 1));
-                    rd_cmd_beats <= (32'(row_addr[BSH-1:0]) + rb + 32'(B - 1)) >> BSH;
-                    st           <= D_LDATA;
+            end
+
+            // ---- STORE ----
+            if (w_cmd_valid && w_cmd_ready) begin
+                wc_left <= wc_left - 16'd1;
+                wc_addr <= wc_addr + 64'(stride);
+            end
+            if (issue) begin
+                act_rd_en   <= 1'b1;
+                // the first beat of a row with DDR phase s > 0 (rel = -s) reads the row's first chunk
+                act_rd_addr <= (rd_rel[31] ? rd_src : rd_src + (rd_rel & ~32'hF)) + 32'(rd_q) * 32'(W);
+                rd_q        <= rd_qlast ? '0 : rd_q + QQW'(1);
+                if (!rd_qlast) begin
+                    // the next window of this beat
+                end else if (rd_k == rd_nb - 32'd1) begin
+                    rd_k    <= '0;
+                    rd_left <= rd_left - 16'd1;
+                    rd_src  <= rd_src + pitch;
+                    rd_ddr  <= rd_ddr_nx;
+                    rd_rel  <= 32'd0 - 32'(rd_ddr_nx[BSH-1:0]);
+                end else begin
+                    rd_k   <= rd_k + 32'd1;
+                    rd_rel <= rd_rel + 32'(B);
                 end
-                D_LDATA: if (rd_valid && !rd_cmd_valid) begin
-                    prev <= rd_data;
-                    beat <= beat + 32'd1;
-                    if (beat != 32'd0) begin
-                        mem_wr_act  <= !st_wb;
-                        mem_wr_wb   <= st_wb;
-                        mem_wr_half <= st_half;
-                        mem_wr_word <= (mem_row >> BSH) + beat - 32'd1;
-                        mem_wr_data <= ld_word;
-                        mem_wr_be   <= (beat == nwords) ? last_be : '1;
-                    end
-                    if (rd_last) st <= (nwords == nbeats) ? D_LFLUSH : D_NEXT;
-                end
-                D_LFLUSH: begin
-                    mem_wr_act  <= !st_wb;
-                    mem_wr_wb   <= st_wb;
-                    mem_wr_half <= st_half;
-                    mem_wr_word <= (mem_row >> BSH) + nwords - 32'd1;
-                    mem_wr_data <= DATA_W'(({{DATA_W{1'b0}}, prev}) >> (8 * 32'(phase)));
-                    mem_wr_be   <= last_be;
-                    st          <= D_NEXT;
-                end
-                // ---- STORE ----
-                D_SROW: begin
-                    phase        <= row_addr[BSH-1:0];
-                    nbeats       <= (32'(row_addr[BSH-1:0]) + rb + 32'(B - 1)) >> BSH;
-                    nwords       <= (rb + 32'(B - 1)) >> BSH;
-                    beat         <= '0;
-                    prev         <= '0;
-                    wr_cmd_valid <= 1'b1;
-                    wr_cmd_addr  <= ADDR_W'(row_addr & ~64'(B - 1));
-                    wr_cmd_beats <= (32'(row_addr[BSH-1:0]) + rb + 32'(B - 1)) >> BSH;
-                    st           <= D_SRD;
-                end
-                D_SRD: begin
-                    act_rd_en   <= 1'b1;
-                    act_rd_addr <= ACT_AW'((mem_row >> BSH) + beat);
-                    st          <= D_SRDW;
-                end
-                D_SRDW: if (!act_rd_en) begin
-                    cur <= (beat < nwords) ? act_rd_data : '0;
-                    st  <= D_SPUSH;
-                end
-                D_SPUSH: begin
-                    if (!wr_in_valid) begin
-                        wr_in_valid <= 1'b1;
-                        wr_in_data  <= st_word;
-                        for (int k = 0; k < B; k++) begin
-                            wr_in_strb[k] <= (beat != 32'd0 || BSH'(k) >= phase)
-                                             && (beat != nbeats - 32'd1 || (BSH+1)'(k) < end_last);
-                        end
-                    end else if (wr_in_ready) begin
-                        wr_in_valid <= 1'b0;
-                        prev        <= cur;
-                        beat        <= beat + 32'd1;
-                        st          <= (beat == nbeats - 32'd1) ? D_SWAIT : D_SRD;
-                    end
-                end
-                D_SWAIT: if (!wr_busy && !wr_cmd_valid) st <= D_NEXT;
-                // ---- next row ----
-                D_NEXT: begin
-                    rows_left <= rows_left - 16'd1;
-                    ddr_row   <= ddr_row + 64'(stride);
-                    mem_row   <= mem_row + pitch;
-                    if (rows_left == 16'd1) begin
-                        done <= 1'b1;
-                        st   <= D_IDLE;
-                    end else begin
-                        st <= st_store ? D_SROW : D_LROW;
-                    end
-                end
-                default: st <= D_IDLE;
-            endcase
+            end
+            p1_v    <= issue;
+            p1_end  <= rd_qlast;
+            p1_q    <= rd_q;
+            p2_end  <= p1_end;
+            p2_q    <= p1_q;
+            p1_o    <= rd_rel[31] ? OW'(32'd0 - rd_rel) : OW'(rd_rel[3:0]);
+            p1_neg  <= rd_rel[31];
+            p2_neg  <= p1_neg;
+            p1_strb <= rd_strb;
+            p2_v    <= p1_v;
+            p2_o    <= p1_o;
+            p2_strb <= p1_strb;
+            if (f_push) begin
+                f_data[f_wp] <= p2_neg ? DATA_W'(st_full << (8 * 32'(p2_o)))
+                                       : DATA_W'(st_full >> (8 * 32'(p2_o)));
+                f_strb[f_wp] <= p2_strb;
+                f_wp         <= f_wp + FW'(1);
+            end
+            if (f_pop) f_rp <= f_rp + FW'(1);
+            f_cnt <= f_cnt + (FW+1)'(f_push) - (FW+1)'(f_pop);
         end
     end
 endmodule

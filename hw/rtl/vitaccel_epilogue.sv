@@ -13,9 +13,11 @@
 // Pipeline: sum -> x mult -> x gate -> round/shift -> saturate / table read. All stages advance together and
 // hold while the output register is full and not accepted (in_ready = !out_valid || out_ready).
 // The GELU table has one copy per lane (written together through the tbl_* port) so LANES reads per cycle.
+// TBL_W bytes per table write: entries tbl_addr .. tbl_addr + TBL_W - 1 (tbl_addr a multiple of TBL_W).
 module vitaccel_epilogue
 #(
-    parameter int LANES = 8
+    parameter int LANES = 8,
+    parameter int TBL_W = 1
 ) (
     input  logic                clk,
     input  logic                rst_n,
@@ -36,7 +38,7 @@ module vitaccel_epilogue
     // GELU table write port (run-time load from the parameter memory)
     input  logic                tbl_we,
     input  logic [7:0]          tbl_addr,
-    input  logic [7:0]          tbl_wdata
+    input  logic [8*TBL_W-1:0]  tbl_wdata
 );
     localparam int SW = 33;           // acc + bias
     localparam int P1W = SW + 16;     // (acc + bias) * mult, 49 bit signed
@@ -129,7 +131,9 @@ module vitaccel_epilogue
             assign q8_4 = (q4 > RW'(127)) ? 8'sd127 : (q4 < -RW'(128)) ? -8'sd128 : q4[7:0];
             assign idx4 = {~q8_4[7], q8_4[6:0]};
             always_ff @(posedge clk) begin
-                if (tbl_we) tbl[tbl_addr] <= tbl_wdata;
+                if (tbl_we) begin
+                    for (int i = 0; i < TBL_W; i++) tbl[8'(tbl_addr + 8'(i))] <= tbl_wdata[8*i +: 8];
+                end
             end
             always_ff @(posedge clk) begin
                 if (en) begin

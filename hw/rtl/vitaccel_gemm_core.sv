@@ -8,7 +8,8 @@
 module vitaccel_gemm_core #(
     parameter int ROWS = 4,
     parameter int COLS = 8,
-    parameter int PACK = 2
+    parameter int PACK = 2,
+    parameter int TBL_W = 1   // GELU table bytes per write (vitaccel_epilogue)
 ) (
     input  logic                clk,
     input  logic                rst_n,
@@ -33,7 +34,7 @@ module vitaccel_gemm_core #(
     output logic                out_last,
     input  logic                tbl_we,
     input  logic [7:0]          tbl_addr,
-    input  logic [7:0]          tbl_wdata
+    input  logic [8*TBL_W-1:0]  tbl_wdata
 );
     logic               arr_valid, arr_ready, arr_last, epi_ready;
     logic [COLS*32-1:0] arr_acc;
@@ -47,7 +48,7 @@ module vitaccel_gemm_core #(
     assign arr_ready = epi_ready && rs_valid;
     assign rs_ready  = epi_ready && arr_valid;
 
-    vitaccel_epilogue #(.LANES(COLS)) u_epilogue (
+    vitaccel_epilogue #(.LANES(COLS), .TBL_W(TBL_W)) u_epilogue (
         .clk, .rst_n,
         .in_valid(arr_valid && rs_valid), .in_ready(epi_ready),
         .in_mode(rs_mode), .in_acc(arr_acc), .in_bias(rs_bias), .in_mult(rs_mult), .in_shift(rs_shift),

@@ -1,38 +1,50 @@
-// vitaccel_gemm_seq: GEMM sequencer, first subset: epilogue REQ8, with per-tensor immediates (pimm = 1) or the
-// "req" record at `param` of half `wbuf` (pimm = 0: per-channel bias int32, mult uint16, shift uint8):
-// out[m][n] = requant_int8(sum_k A[m][k] * B[k][n] + bias[n], mult, shift) (ops.gemm + ops.requant_int8), A int8 or uint8
-// (a_u8) in ACT at a / a_pitch, B int8 in ACT at b / b_pitch (bsrc = ACT) or packed column tiles at offset b of
-// weight half `wbuf` (bsrc = WBUF, isa.pack_b_tiles: B[k][c0 + c] at b + c0*K + k*COLS + c), the int8 result
-// at dst / dst_pitch, transposed with trans (element (m, n) at dst + n*dst_pitch + m).
+// vitaccel_gemm_seq: the GEMM engine (every form of docs/isa.md §3), bit-exact with
+// vitaccel.sim.machine.IsaSimulator._gemm and its error checks in the same order. Interface: docs engine_spec
+// (W-byte ACT windows, COLS-byte weight-buffer windows, expert-queue read port).
 //
-// chk_code: the ISA simulator's GEMM checks in its order (vitaccel.sim.machine._gemm): cond before any ROUTE,
-// undefined epilogue, zero n / k / m, SOFTMAX without pimm+trans, GELU8 / MOE_COMBINE / ACC32 with pimm,
-// MOE_COMBINE without qrows or with trans, RESADD with trans (BAD_FIELD); SOFTMAX over more than MAX_TOKENS rows
-// (UNSUPPORTED); qrows / gather before any ROUTE (BAD_FIELD); then every form outside the subset above stops
-// with UNSUPPORTED; then the span of A (m x k) in ACT, B (WBUF: the half must be FULL, else WBUF_STATE, and the
-// K * ceil(N / COLS) * COLS packed bytes inside it; ACT: k x n at b / b_pitch), for pimm = 0 the record (half
-// FULL, record inside it); these are chk_code. Then, at run time before anything is written, a record shift
-// above 63 (BAD_FIELD) and the destination span in ACT (BAD_FIELD alignment, ADDR_RANGE, BUF_OVERFLOW) are
-// err_code with done (the destination span is in chk_code for pimm = 1).
+// Checks. chk_code (combinational, instr / wbuf_full / q_* stable): undefined epilogue, zero n / k / m, SOFTMAX
+// without pimm + trans, GELU8 / MOE_COMBINE / ACC32 with pimm, MOE_COMBINE without qrows or with trans, RESADD
+// with trans (BAD_FIELD), SOFTMAX over more than MAX_TOKENS rows (UNSUPPORTED), queue use before any ROUTE or
+// expert >= experts (BAD_FIELD), qrows queue longer than m (BUF_OVERFLOW); M = 0 (qrows) then retires at once.
+// Without gather: A span, B (WBUF: half FULL else WBUF_STATE, packed span; ACT: span, then
+// k * ceil(n / W) > MAX_TOKENS is UNSUPPORTED), record (half FULL, span). With gather the A span needs the
+// largest token (the queue is read first), so A / B / record become run-time err_code. Run time, before
+// anything is written: record shifts > MAX_SHIFT (BAD_FIELD), the destination span (MOE: rows up to the largest
+// token).
 //
-// Execution (correct, not fast): for each column tile (COLS outputs) and row tile (ROWS rows), for each k the
-// ROWS bytes of A's column and the COLS bytes of B's row are gathered (ACT / WBUF) one byte per two clocks (rows /
-// columns past m / n are zero) and pushed as one k-step into vitaccel_gemm_core; the tile's ROWS drained rows
-// leave the epilogue (REQ8, the immediates on every lane, no bias) and are written to ACT one byte per clock.
-// The tile is finished before the next one starts. The operands must not overlap the destination (the compiler
-// never does that; the ISA simulator reads both operands before writing).
+// Phases after start: queue preload (gather / MOE: M entries into local token / gate arrays, one per clock),
+// run-time checks, GELU table (256 clocks), B preload (bsrc = ACT: K * ceil(N / W) windows into the B-operand
+// buffer), then RUN where five decoupled processes work concurrently:
+//   A fill    : ring of NS word slots x ROWS rows x W bytes, word-major, one ACT window per clock, runs ahead
+//               across tiles (the fill of the next tile overlaps the current tile's k-steps)
+//   k-steps   : for column tile, for row tile, for k: A bytes from the ring + B row (WBUF window or B buffer)
+//               into vitaccel_gemm_core through a small skid FIFO (one k-step per clock)
+//   side chan : per drained row: residual row (RESADD / MOE: one ACT read, priority over the A fill), gate
+//   params    : per column tile, bias / mult / shift lanes from the record (7 WBUF windows, double buffered)
+//   writeback : int8 one window per row, int16 one window per row, int32 two windows per row; trans: the tile
+//               is collected, then each output column leaves as ROWS values (byte enables, 1-2 windows);
+//               SOFTMAX: rows (ACC32 mode, bias 0) feed vitaccel_softmax, its pass-2 rows are collected W at a
+//               time in a COLS x W transposer and leave as W-byte windows of P rows.
+//
+// Cycles start -> done (m = rows after queue resolution, cd = ceil-div, W = 2 * COLS; sim/tb_gemm_seq.py
+// cycle_formula): m = 0: 1; else setup + R + 1 + nt*mt*t_tile + nt*par + R*beat + 10 with
+//   setup  = (m + 3 if gather or MOE) + (cd(n, COLS) + 2 if a record shift is checked else 1) + 1
+//            + (18 if GELU8) + (k * cd(n, W) + 2 if bsrc = ACT else 1)
+//   t_tile = max(k, R*beat, R*cd(k, W) [, trans: R + min(COLS, n) * cd(15 + R*size, W)]), beat = 2 for ACC32
+//            non-trans else 1; par = 7 (ACC32: 4) record windows per column tile when B is in WBUF
+//   SOFTMAX adds max(S, nt * max(0, S - 2*t_tile)), S = m + 22 + cd(m, W) * min(COLS, n) (not overlapped).
 module vitaccel_gemm_seq #(
-    parameter int ACT_BYTES  = 4096,
-    parameter int WBUF_BYTES = 4096,
-    parameter int DATA_W     = 128,
-    parameter int ROWS       = 4,
-    parameter int COLS       = 8,
-    parameter int PACK       = 2,
-    parameter int MAX_TOKENS = 256,
-    localparam int B      = DATA_W / 8,
-    localparam int BSH    = $clog2(B),
-    localparam int ACT_AW = ((ACT_BYTES + B - 1) / B > 1) ? $clog2((ACT_BYTES + B - 1) / B) : 1,
-    localparam int WB_AW  = ((WBUF_BYTES + B - 1) / B > 1) ? $clog2((WBUF_BYTES + B - 1) / B) : 1
+    parameter int ACT_BYTES   = 4096,
+    parameter int WBUF_BYTES  = 4096,
+    parameter int ROWS        = 4,
+    parameter int COLS        = 16,
+    parameter int PACK        = 2,
+    parameter int MAX_TOKENS  = 32,
+    /* verilator lint_off UNUSEDPARAM */
+    parameter int MAX_EXPERTS = 16,   // queues are read through the port (interface uniformity)
+    /* verilator lint_on UNUSEDPARAM */
+    parameter int NS          = 3,
+    localparam int W  = 32'(vitaccel_isa_pkg::UA_ACT_WORD_COLS) * COLS
 ) (
     input  logic                clk,
     input  logic                rst_n,
@@ -42,20 +54,26 @@ module vitaccel_gemm_seq #(
     input  logic                start,
     output logic                busy,
     output logic                done,
-    output logic [7:0]          err_code,    // with done: ERR_NONE or the run-time error (nothing written)
-    // ACT ports (byte granular)
+    output logic [7:0]          err_code,
     output logic                act_rd_en,
-    output logic [ACT_AW-1:0]   act_rd_addr,
-    input  logic [DATA_W-1:0]   act_rd_data,
+    output logic [31:0]         act_rd_addr,
+    input  logic [W*8-1:0]      act_rd_data,
     output logic                act_wr_en,
-    output logic [31:0]         act_wr_word,
-    output logic [DATA_W-1:0]   act_wr_data,
-    output logic [B-1:0]        act_wr_be,
-    // weight-buffer read port
+    output logic [31:0]         act_wr_addr,
+    output logic [W*8-1:0]      act_wr_data,
+    output logic [W-1:0]        act_wr_be,
     output logic                wb_rd_en,
     output logic                wb_rd_half,
-    output logic [WB_AW-1:0]    wb_rd_addr,
-    input  logic [DATA_W-1:0]   wb_rd_data
+    output logic [31:0]         wb_rd_addr,
+    input  logic [COLS*8-1:0]   wb_rd_data,
+    input  logic                q_routed,
+    input  logic [7:0]          q_experts,
+    input  logic [15:0]         q_len,
+    output logic                q_rd_en,
+    output logic [5:0]          q_rd_expert,
+    output logic [15:0]         q_rd_index,
+    input  logic [15:0]         q_rd_token,
+    input  logic [15:0]         q_rd_weight
 );
     localparam logic [7:0] E_NONE   = 8'(vitaccel_isa_pkg::ERR_NONE);
     localparam logic [7:0] E_FIELD  = 8'(vitaccel_isa_pkg::ERR_BAD_FIELD);
@@ -64,300 +82,778 @@ module vitaccel_gemm_seq #(
     localparam logic [7:0] E_UNSUPP = 8'(vitaccel_isa_pkg::ERR_UNSUPPORTED);
     localparam logic [7:0] E_WBUF   = 8'(vitaccel_isa_pkg::ERR_WBUF_STATE);
     localparam logic [3:0] EPI_ACC32   = 4'(vitaccel_isa_pkg::EPI_ACC32);
-    localparam logic [3:0] EPI_REQ8    = 4'(vitaccel_isa_pkg::EPI_REQ8);
     localparam logic [3:0] EPI_GELU8   = 4'(vitaccel_isa_pkg::EPI_GELU8);
     localparam logic [3:0] EPI_RESADD  = 4'(vitaccel_isa_pkg::EPI_RESADD);
     localparam logic [3:0] EPI_SOFTMAX = 4'(vitaccel_isa_pkg::EPI_SOFTMAX);
     localparam logic [3:0] EPI_MOE     = 4'(vitaccel_isa_pkg::EPI_MOE_COMBINE);
-    localparam int IW = $clog2(ROWS + COLS + 1);
+    localparam logic [7:0] MAXSH       = 8'(vitaccel_num_pkg::MAX_SHIFT);
+    localparam int TW  = (MAX_TOKENS > 1) ? $clog2(MAX_TOKENS) : 1;
+    localparam int AIW = (NS * ROWS > 1) ? $clog2(NS * ROWS) : 1;
+    localparam int RI  = (ROWS > 1) ? $clog2(ROWS) : 1;
+    localparam int SBW = (NS > 1) ? $clog2(NS) : 1;
+    localparam int PW  = (W > 1) ? $clog2(W) : 1;
+    localparam int TWW = (ROWS * 4 + 16 > W) ? 2 * W : W;   // transposed column bytes incl. alignment offset
 
-    // ---------------- fields ----------------
-    logic        f_cond, f_pimm, f_u8, f_bsrc, f_gather, f_trans, f_qrows, f_wbuf;
+    // ---------------- fields (instr is stable from dispatch until done) ----------------
+    logic        f_pimm, f_u8, f_bsrc_act, f_gather, f_trans, f_qrows, f_wbuf;
     logic [3:0]  f_epi;
+    logic [5:0]  f_expert;
     logic [31:0] f_a, f_b, f_dst, f_param;
     logic [15:0] f_mult, f_m, f_n, f_k, f_ap, f_bp, f_dp;
     logic [5:0]  f_shift;
-    assign f_cond   = instr[vitaccel_isa_pkg::F_GEMM_COND_LO];
-    assign f_pimm   = instr[vitaccel_isa_pkg::F_GEMM_PIMM_LO];
-    assign f_wbuf   = instr[vitaccel_isa_pkg::F_GEMM_WBUF_LO];
-    assign f_u8     = instr[vitaccel_isa_pkg::F_GEMM_A_U8_LO];
-    assign f_epi    = instr[vitaccel_isa_pkg::F_GEMM_EPI_LO +: 4];
-    assign f_bsrc   = instr[vitaccel_isa_pkg::F_GEMM_BSRC_LO];
-    assign f_gather = instr[vitaccel_isa_pkg::F_GEMM_GATHER_LO];
-    assign f_trans  = instr[vitaccel_isa_pkg::F_GEMM_TRANS_LO];
-    assign f_qrows  = instr[vitaccel_isa_pkg::F_GEMM_QROWS_LO];
-    assign f_a      = instr[vitaccel_isa_pkg::F_GEMM_A_LO +: 32];
-    assign f_b      = instr[vitaccel_isa_pkg::F_GEMM_B_LO +: 32];
-    assign f_dst    = instr[vitaccel_isa_pkg::F_GEMM_DST_LO +: 32];
-    assign f_param  = instr[vitaccel_isa_pkg::F_GEMM_PARAM_LO +: 32];
-    assign f_mult   = instr[vitaccel_isa_pkg::F_GEMM_MULT_LO +: 16];
-    assign f_shift  = instr[vitaccel_isa_pkg::F_GEMM_SHIFT_LO +: 6];
-    assign f_m      = instr[vitaccel_isa_pkg::F_GEMM_M_LO +: 16];
-    assign f_n      = instr[vitaccel_isa_pkg::F_GEMM_N_LO +: 16];
-    assign f_k      = instr[vitaccel_isa_pkg::F_GEMM_K_LO +: 16];
-    assign f_ap     = instr[vitaccel_isa_pkg::F_GEMM_A_PITCH_LO +: 16];
-    assign f_bp     = instr[vitaccel_isa_pkg::F_GEMM_B_PITCH_LO +: 16];
-    assign f_dp     = instr[vitaccel_isa_pkg::F_GEMM_DST_PITCH_LO +: 16];
+    assign f_pimm     = instr[vitaccel_isa_pkg::F_GEMM_PIMM_LO];
+    assign f_wbuf     = instr[vitaccel_isa_pkg::F_GEMM_WBUF_LO];
+    assign f_u8       = instr[vitaccel_isa_pkg::F_GEMM_A_U8_LO];
+    assign f_epi      = instr[vitaccel_isa_pkg::F_GEMM_EPI_LO +: 4];
+    assign f_bsrc_act = instr[vitaccel_isa_pkg::F_GEMM_BSRC_LO] == 1'(vitaccel_isa_pkg::BSRC_ACT);
+    assign f_gather   = instr[vitaccel_isa_pkg::F_GEMM_GATHER_LO];
+    assign f_trans    = instr[vitaccel_isa_pkg::F_GEMM_TRANS_LO];
+    assign f_qrows    = instr[vitaccel_isa_pkg::F_GEMM_QROWS_LO];
+    assign f_expert   = instr[vitaccel_isa_pkg::F_GEMM_EXPERT_LO +: 6];
+    assign f_a        = instr[vitaccel_isa_pkg::F_GEMM_A_LO +: 32];
+    assign f_b        = instr[vitaccel_isa_pkg::F_GEMM_B_LO +: 32];
+    assign f_dst      = instr[vitaccel_isa_pkg::F_GEMM_DST_LO +: 32];
+    assign f_param    = instr[vitaccel_isa_pkg::F_GEMM_PARAM_LO +: 32];
+    assign f_mult     = instr[vitaccel_isa_pkg::F_GEMM_MULT_LO +: 16];
+    assign f_shift    = instr[vitaccel_isa_pkg::F_GEMM_SHIFT_LO +: 6];
+    assign f_m        = instr[vitaccel_isa_pkg::F_GEMM_M_LO +: 16];
+    assign f_n        = instr[vitaccel_isa_pkg::F_GEMM_N_LO +: 16];
+    assign f_k        = instr[vitaccel_isa_pkg::F_GEMM_K_LO +: 16];
+    assign f_ap       = instr[vitaccel_isa_pkg::F_GEMM_A_PITCH_LO +: 16];
+    assign f_bp       = instr[vitaccel_isa_pkg::F_GEMM_B_PITCH_LO +: 16];
+    assign f_dp       = instr[vitaccel_isa_pkg::F_GEMM_DST_PITCH_LO +: 16];
 
-    function automatic logic [7:0] span(input logic [31:0] addr, input logic [15:0] rows, input logic [15:0] rb,
+    function automatic logic [7:0] span(input logic [31:0] addr, input logic [31:0] rows, input logic [31:0] rb,
                                         input logic [15:0] pitch);
         logic [63:0] last;
-        last = 64'(addr) + 64'(rows - 16'd1) * 64'(pitch) + 64'(rb);
-        if (rows == 16'd0 || rb == 16'd0)                                          span = E_FIELD;
-        else if (rows > 16'd1 && pitch < rb)                                       span = E_FIELD;
-        else if (addr[3:0] != 4'd0 || (rows > 16'd1 && pitch[3:0] != 4'd0))       span = E_FIELD;
+        last = 64'(addr) + 64'(rows - 32'd1) * 64'(pitch) + 64'(rb);
+        if (rows == 32'd0 || rb == 32'd0)                                          span = E_FIELD;
+        else if (rows > 32'd1 && 32'(pitch) < rb)                                  span = E_FIELD;
+        else if (addr[3:0] != 4'd0 || (rows > 32'd1 && pitch[3:0] != 4'd0))       span = E_FIELD;
         else if (64'(addr) >= 64'(ACT_BYTES))                                      span = E_RANGE;
         else if (last > 64'(ACT_BYTES))                                            span = E_OVER;
         else                                                                       span = E_NONE;
     endfunction
 
-    logic [7:0]  c_a, c_b, c_d, c_bw, c_rec;
-    logic [63:0] bw_bytes;
-    logic [31:0] r_mo, r_so, r_bytes;   // req record: mult offset, shift offset, total bytes (16-byte aligned arrays)
+    function automatic logic [31:0] al16(input logic [31:0] x);
+        al16 = (x + 32'd15) & ~32'd15;
+    endfunction
+
+    // ---------------- derived sizes ----------------
+    logic        has_rec, has_shift, res_mode, is_sm, is_acc, trans_w;
+    logic [31:0] r_mo, r_so, r_to, r_bytes, es, nt, nwk, nwn, bw_bytes;
+    logic [15:0] m_eff;
+    logic [7:0]  c_a, c_b, c_bw, c_rec, c_post;
+    assign has_rec   = !f_pimm && f_epi != EPI_SOFTMAX;
+    assign has_shift = has_rec && f_epi != EPI_ACC32;
+    assign res_mode  = f_epi == EPI_RESADD || f_epi == EPI_MOE;
+    assign is_sm     = f_epi == EPI_SOFTMAX;
+    assign is_acc    = f_epi == EPI_ACC32;
+    assign trans_w   = f_trans && !is_sm;
+    assign r_mo      = al16(32'(f_n) << 2);
+    assign r_so      = r_mo + al16(32'(f_n) << 1);
+    assign r_to      = r_so + al16(32'(f_n));
+    assign r_bytes   = is_acc ? r_mo : (f_epi == EPI_GELU8) ? r_to + 32'd256 : r_to;
+    assign es        = is_acc ? 32'd4 : res_mode ? 32'd2 : 32'd1;
+    assign nt        = (32'(f_n) + 32'(COLS - 1)) / 32'(COLS);
+    assign nwk       = (32'(f_k) + 32'(W - 1)) / 32'(W);
+    assign nwn       = (32'(f_n) + 32'(W - 1)) / 32'(W);
+    assign bw_bytes  = 32'(f_k) * nt * 32'(COLS);
+    assign m_eff     = f_qrows ? q_len : (f_gather && q_len < f_m) ? q_len : f_m;
+    assign c_a       = span(f_a, 32'(m_eff), 32'(f_k), f_ap);
+    assign c_b       = span(f_b, 32'(f_k), 32'(f_n), f_bp);
+    assign c_bw      = (f_b[3:0] != 4'd0) ? E_FIELD : (64'(f_b) >= 64'(WBUF_BYTES)) ? E_RANGE
+                     : (64'(f_b) + 64'(bw_bytes) > 64'(WBUF_BYTES)) ? E_OVER : E_NONE;
+    assign c_rec     = (f_param[3:0] != 4'd0) ? E_FIELD : (64'(f_param) >= 64'(WBUF_BYTES)) ? E_RANGE
+                     : (64'(f_param) + 64'(r_bytes) > 64'(WBUF_BYTES)) ? E_OVER : E_NONE;
+    // the checks after operand A, in the simulator's order
+    assign c_post    = (!f_bsrc_act && !wbuf_full[f_wbuf])                        ? E_WBUF
+                     : (!f_bsrc_act && c_bw != E_NONE)                            ? c_bw
+                     : (f_bsrc_act && c_b != E_NONE)                              ? c_b
+                     : (f_bsrc_act && 64'(f_k) * 64'(nwn) > 64'(MAX_TOKENS))      ? E_UNSUPP
+                     : (has_rec && !wbuf_full[f_wbuf])                            ? E_WBUF
+                     : has_rec                                                    ? c_rec
+                     :                                                              E_NONE;
+
     always_comb begin
-        r_mo    = ((32'(f_n) << 2) + 32'd15) & ~32'd15;
-        r_so    = r_mo + (((32'(f_n) << 1) + 32'd15) & ~32'd15);
-        r_bytes = (r_so + 32'(f_n) + 32'd15) & ~32'd15;
-        if (f_param[3:0] != 4'd0)                                c_rec = E_FIELD;
-        else if (64'(f_param) >= 64'(WBUF_BYTES))                c_rec = E_RANGE;
-        else if (64'(f_param) + 64'(r_bytes) > 64'(WBUF_BYTES))  c_rec = E_OVER;
-        else                                                     c_rec = E_NONE;
-        c_a = span(f_a, f_m, f_k, f_ap);
-        c_b = span(f_b, f_k, f_n, f_bp);
-        // packed WBUF operand: K * ceil(N / COLS) * COLS bytes (k, n > 0 here)
-        bw_bytes = 64'(f_k) * ((64'(f_n) + 64'(COLS - 1)) / 64'(COLS)) * 64'(COLS);
-        if (f_b[3:0] != 4'd0)                                   c_bw = E_FIELD;
-        else if (64'(f_b) >= 64'(WBUF_BYTES))                    c_bw = E_RANGE;
-        else if (64'(f_b) + bw_bytes > 64'(WBUF_BYTES))          c_bw = E_OVER;
-        else                                                     c_bw = E_NONE;
-        c_d = f_trans ? span(f_dst, f_n, f_m, f_dp) : span(f_dst, f_m, f_n, f_dp);
-        if (f_cond)                                                             chk_code = E_FIELD;
-        else if (f_epi > EPI_MOE)                                               chk_code = E_FIELD;
+        if (f_epi > EPI_MOE)                                                    chk_code = E_FIELD;
         else if (f_n == 16'd0 || f_k == 16'd0 || (f_m == 16'd0 && !f_qrows))    chk_code = E_FIELD;
-        else if (f_epi == EPI_SOFTMAX && !(f_pimm && f_trans))                  chk_code = E_FIELD;
-        else if ((f_epi == EPI_GELU8 || f_epi == EPI_MOE || f_epi == EPI_ACC32) && f_pimm) chk_code = E_FIELD;
+        else if (is_sm && !(f_pimm && f_trans))                                 chk_code = E_FIELD;
+        else if ((f_epi == EPI_GELU8 || f_epi == EPI_MOE || is_acc) && f_pimm)  chk_code = E_FIELD;
         else if (f_epi == EPI_MOE && (!f_qrows || f_trans))                     chk_code = E_FIELD;
         else if (f_epi == EPI_RESADD && f_trans)                                chk_code = E_FIELD;
-        else if (f_epi == EPI_SOFTMAX && 32'(f_m) > 32'(MAX_TOKENS))            chk_code = E_UNSUPP;
-        else if (f_qrows || f_gather)                                           chk_code = E_FIELD;
-        else if (f_epi != EPI_REQ8)                                             chk_code = E_UNSUPP;
+        else if (is_sm && 32'(f_m) > 32'(MAX_TOKENS))                           chk_code = E_UNSUPP;
+        else if ((f_qrows || f_gather) && !q_routed)                            chk_code = E_FIELD;
+        else if ((f_qrows || f_gather) && 8'(f_expert) >= q_experts)            chk_code = E_FIELD;
+        else if (f_qrows && q_len > f_m)                                        chk_code = E_OVER;
+        else if (f_qrows && q_len == 16'd0)                                     chk_code = E_NONE;
+        else if (f_gather)                                                      chk_code = E_NONE;
         else if (c_a != E_NONE)                                                 chk_code = c_a;
-        else if (f_bsrc == 1'(vitaccel_isa_pkg::BSRC_WBUF) && !wbuf_full[f_wbuf]) chk_code = E_WBUF;
-        else if (f_bsrc == 1'(vitaccel_isa_pkg::BSRC_WBUF) && c_bw != E_NONE)   chk_code = c_bw;
-        else if (f_bsrc == 1'(vitaccel_isa_pkg::BSRC_ACT) && c_b != E_NONE)     chk_code = c_b;
-        else if (!f_pimm && !wbuf_full[f_wbuf])                                 chk_code = E_WBUF;
-        else if (!f_pimm)                                                       chk_code = c_rec;
-        else                                                                    chk_code = c_d;
+        else                                                                    chk_code = c_post;
     end
 
-    // ---------------- execution ----------------
-    typedef enum logic [3:0] {G_IDLE, G_K, G_RD, G_CAP, G_PUSH, G_DRAIN, G_WR, G_POP, G_SH, G_SHC, G_P, G_PC}
-        gstate_t;
-    gstate_t st;
-    logic              u8, trans, bwb, half, pimm;
-    logic [31:0]       param, mo, so;
-    logic [7:0]        dcode;                // destination span code (run-time order)
-    logic [15:0]       j;                    // shift pre-check index
-    logic [$clog2(COLS+1)-1:0] plc;         // record lane being loaded
-    logic [2:0]        pq;                   // byte of the lane: 0..3 bias, 4..5 mult, 6 shift
-    logic [COLS*32-1:0] p_bias;
-    logic [COLS*16-1:0] p_mult;
-    logic [COLS*6-1:0]  p_shift;
-    logic [31:0]       p_addr;
-    logic              p_valid;
-    logic [7:0]        wb_byte;
-    logic [31:0]       a, b, dst;
-    logic [15:0]       m, n, k, ap, bp, dp;
-    logic [15:0]       r0, c0, kk;
-    logic [IW-1:0]     idx;                  // gather index: A rows 0..ROWS-1, then B columns
-    logic [$clog2(COLS+1)-1:0] oc;          // output column within the tile
-    logic [$clog2(ROWS+1)-1:0] orow;        // output row within the tile
-    logic [ROWS*8-1:0] a_vec;
-    logic [COLS*8-1:0] b_vec;
-    logic              g_valid;              // gathered byte inside the matrix
-    logic [31:0]       g_addr, w_addr;
-    logic [BSH-1:0]    g_sel;
-    logic              w_valid;
-    logic [15:0]       g_row, g_col, w_row, w_col;
+    // ---------------- state ----------------
+    typedef enum logic [3:0] {S_IDLE, S_QLD, S_QWAIT, S_CHK, S_SHF, S_DST, S_TBL, S_PRE, S_RUN} st_t;
+    st_t st;
+    logic [15:0] mrows;       // output rows M
+    logic [31:0] mt;          // row tiles
+    logic [15:0] qi;          // queue preload index / shift check / table / preload counters
+    logic        q_v;
+    logic [TW-1:0] q_i;
+    logic [15:0] qtok [MAX_TOKENS];
+    logic [15:0] qgw  [MAX_TOKENS];
+    logic [TW-1:0] q_wi;
+    logic        need_q;
+    assign q_wi   = q_i;
+    assign need_q = f_gather || f_epi == EPI_MOE;
+    logic [31:0] cnt;   // phase counters
+    logic        ph_v;        // a read of the phase is in flight
+    logic [31:0] ph_i;
+    logic [15:0] tmax;        // largest token + 1 (gather / MOE)
+    logic [7:0]  c_dst;
 
-    // gemm core
-    logic               in_valid, in_ready, out_valid, out_ready;
-    /* verilator lint_off UNUSEDSIGNAL */  // the REQ8 result is the low byte of each sign-extended lane
+    assign mt   = (32'(mrows) + 32'(ROWS - 1)) / 32'(ROWS);
+    assign busy = (st != S_IDLE) || done;
+
+    // destination span (run time, M known)
+    always_comb begin
+        if (is_sm)                 c_dst = span(f_dst, 32'(f_n), 32'(mrows), f_dp);
+        else if (f_epi == EPI_MOE) c_dst = span(f_dst, 32'(tmax), 32'(f_n) * 32'd2, f_dp);
+        else if (trans_w)          c_dst = span(f_dst, 32'(f_n), 32'(mrows) * es, f_dp);
+        else                       c_dst = span(f_dst, 32'(mrows), 32'(f_n) * es, f_dp);
+    end
+
+    // ---------------- core ----------------
+    logic               in_valid, in_ready, in_first, in_last;
+    logic [ROWS*8-1:0]  in_a;
+    logic [COLS*8-1:0]  in_b;
+    logic               rs_valid, rs_ready;
+    logic [COLS*32-1:0] rs_bias;
+    logic [COLS*16-1:0] rs_mult, rs_res;
+    logic [COLS*6-1:0]  rs_shift;
+    logic [15:0]        rs_gate;
+    logic               out_valid, out_ready;
     logic [COLS*32-1:0] out_data;
-    logic               out_last, rs_ready;
+    /* verilator lint_off UNUSEDSIGNAL */
+    logic               out_last;
     /* verilator lint_on UNUSEDSIGNAL */
+    logic               tbl_we;
+    logic [7:0]         tbl_addr;
+    logic [127:0]       tbl_wdata;
 
-    vitaccel_gemm_core #(.ROWS(ROWS), .COLS(COLS), .PACK(PACK)) u_core (
+    vitaccel_gemm_core #(.ROWS(ROWS), .COLS(COLS), .PACK(PACK), .TBL_W(16)) u_core (
         .clk, .rst_n,
-        .in_valid, .in_ready, .in_a(a_vec), .in_b(b_vec), .in_a_unsigned(u8),
-        .in_first(kk == 16'd0), .in_last(kk == k - 16'd1),
-        .rs_valid(busy), .rs_ready, .rs_mode(EPI_REQ8), .rs_bias(p_bias), .rs_mult(p_mult),
-        .rs_shift(p_shift), .rs_res({(COLS*16){1'b0}}), .rs_gate(16'd0),
-        .out_valid, .out_ready, .out_data, .out_last,
-        .tbl_we(1'b0), .tbl_addr(8'd0), .tbl_wdata(8'd0)
+        .in_valid, .in_ready, .in_a, .in_b, .in_a_unsigned(f_u8), .in_first, .in_last,
+        .rs_valid, .rs_ready, .rs_mode(is_sm ? EPI_ACC32 : f_epi), .rs_bias, .rs_mult, .rs_shift, .rs_res,
+        .rs_gate, .out_valid, .out_ready, .out_data, .out_last, .tbl_we, .tbl_addr, .tbl_wdata
     );
 
-    assign busy = (st != G_IDLE);
+    // ---------------- port arbitration ----------------
+    logic        run;
+    assign run = (st == S_RUN);
+    // ACT read users: B preload (phase), side channel residual (priority), A fill
+    logic        sc_rd, af_rd, pre_rd;
+    logic [31:0] sc_addr, af_addr, pre_addr;
+    logic        af_go;                 // A fill issues (or skips) a row this cycle
+    logic        sc_go;
+    // WBUF read users: shift check / table (phases), param loader (priority), k-steps
+    logic        sh_rd, tb_rd, pl_rd, ks_rd;
+    logic [31:0] sh_addr, tb_addr, pl_addr, ks_addr;
 
-    // gather address of index idx at step kk
     always_comb begin
-        g_row = r0 + 16'(idx);
-        g_col = c0 + 16'(idx) - 16'(ROWS);
-        if (32'(idx) < 32'(ROWS)) begin
-            g_valid = g_row < m;
-            g_addr  = a + 32'(g_row) * 32'(ap) + 32'(kk);
-        end else begin
-            g_valid = g_col < n;
-            g_addr  = bwb ? b + 32'(c0) * 32'(k) + 32'(kk) * 32'(COLS) + 32'(g_col - c0)
-                          : b + 32'(kk) * 32'(bp) + 32'(g_col);
-        end
-        // record byte: shift pre-check (G_SH) or lane plc byte pq of the column tile (G_P)
-        p_valid = (st == G_SH) || (c0 + 16'(plc) < n);
-        if (st == G_SH)      p_addr = param + so + 32'(j);
-        else if (pq < 3'd4)  p_addr = param + ((32'(c0) + 32'(plc)) << 2) + 32'(pq);
-        else if (pq < 3'd6)  p_addr = param + mo + ((32'(c0) + 32'(plc)) << 1) + 32'(pq) - 32'd4;
-        else                 p_addr = param + so + 32'(c0) + 32'(plc);
-        w_row   = r0 + 16'(orow);
-        w_col   = c0 + 16'(oc);
-        w_valid = w_row < m && w_col < n;
-        w_addr  = trans ? dst + 32'(w_col) * 32'(dp) + 32'(w_row) : dst + 32'(w_row) * 32'(dp) + 32'(w_col);
+        act_rd_en   = pre_rd || sc_rd || af_rd;
+        act_rd_addr = pre_rd ? pre_addr : sc_rd ? sc_addr : af_addr;
+        wb_rd_en    = sh_rd || tb_rd || pl_rd || ks_rd;
+        wb_rd_addr  = sh_rd ? sh_addr : tb_rd ? tb_addr : pl_rd ? pl_addr : ks_addr;
+        wb_rd_half  = f_wbuf;
+        q_rd_expert = f_expert;
     end
 
-    assign act_rd_en   = (st == G_RD) && g_valid && !(bwb && 32'(idx) >= 32'(ROWS));
-    assign wb_rd_en    = ((st == G_RD) && g_valid && bwb && 32'(idx) >= 32'(ROWS))
-                         || ((st == G_SH || st == G_P) && p_valid);
-    assign wb_rd_half  = half;
-    assign wb_rd_addr  = (st == G_SH || st == G_P) ? WB_AW'(p_addr >> BSH) : WB_AW'(g_addr >> BSH);
-    assign wb_byte     = wb_rd_data[8*g_sel +: 8];
-    assign act_rd_addr = ACT_AW'(g_addr >> BSH);
-    assign act_wr_en   = (st == G_WR) && w_valid;
-    assign act_wr_word = w_addr >> BSH;
-    assign act_wr_data = {B{out_data[32*oc +: 8]}};
-    assign act_wr_be   = B'(1) << w_addr[BSH-1:0];
-    assign in_valid    = (st == G_PUSH);
-    assign out_ready   = (st == G_POP);
+    // ---------------- B-operand buffer (bsrc = ACT) ----------------
+    logic [W*8-1:0] bbuf [MAX_TOKENS];
+    logic           pre_v;
+    logic [TW-1:0]  pre_wi;
+    logic [31:0]    pre_kr, pre_w;     // preload row / word
+    assign pre_rd   = (st == S_PRE) && f_bsrc_act && pre_kr < 32'(f_k);
+    assign pre_addr = f_b + pre_kr * 32'(f_bp) + pre_w * 32'(W);
+    always_ff @(posedge clk) begin
+        if (pre_v) bbuf[pre_wi] <= act_rd_data;
+    end
+
+    // ---------------- queue preload, checks, table ----------------
+    assign q_rd_en    = (st == S_QLD) && qi < mrows;
+    assign q_rd_index = qi;
+    assign sh_rd      = (st == S_SHF) && has_shift && cnt < 32'(f_n);
+    assign sh_addr    = f_param + r_so + cnt;
+    assign tb_rd      = (st == S_TBL) && cnt < 32'd256;
+    assign tb_addr    = f_param + r_to + cnt;
+    assign tbl_we     = ph_v && (st == S_TBL);
+    assign tbl_addr   = ph_i[7:0];
+    assign tbl_wdata  = wb_rd_data[127:0];
+
+    logic sh_bad;
+    always_comb begin
+        sh_bad = 1'b0;
+        for (int i = 0; i < COLS; i++) begin
+            if (ph_i + 32'(i) < 32'(f_n) && wb_rd_data[8*i +: 8] > MAXSH) sh_bad = 1'b1;
+        end
+    end
+
+    // ---------------- run-time processes' shared signals ----------------
+    logic all_done;
 
     always_ff @(posedge clk) begin
         if (!rst_n) begin
-            st   <= G_IDLE;
+            st   <= S_IDLE;
             done <= 1'b0;
+            q_v  <= 1'b0;
+            ph_v <= 1'b0;
+            pre_v <= 1'b0;
         end else begin
-            done <= 1'b0;
-            if (st == G_SH || st == G_P) g_sel <= p_addr[BSH-1:0];
+            done  <= 1'b0;
+            q_v   <= q_rd_en;
+            q_i   <= TW'(qi);
+            pre_v <= pre_rd;
+            pre_wi <= TW'(pre_kr * nwn + pre_w);
+            if (q_v) begin
+                qtok[q_wi] <= q_rd_token;
+                qgw[q_wi]  <= q_rd_weight;
+                tmax       <= q_rd_token + 16'd1;
+            end
+            ph_v <= sh_rd || tb_rd;
+            ph_i <= cnt;
             case (st)
-                G_IDLE: if (start) begin
-                    u8 <= f_u8;  trans <= f_trans;
-                    bwb <= f_bsrc == 1'(vitaccel_isa_pkg::BSRC_WBUF);  half <= f_wbuf;
-                    a <= f_a;  b <= f_b;  dst <= f_dst;
-                    m <= f_m;  n <= f_n;  k <= f_k;  ap <= f_ap;  bp <= f_bp;  dp <= f_dp;
-                    r0 <= '0;  c0 <= '0;  kk <= '0;  idx <= '0;
-                    pimm <= f_pimm;  param <= f_param;  mo <= r_mo;  so <= r_so;  dcode <= c_d;
-                    j <= '0;  plc <= '0;  pq <= '0;
+                S_IDLE: if (start) begin
                     err_code <= E_NONE;
-                    p_bias  <= '0;
-                    p_mult  <= {COLS{f_mult}};
-                    p_shift <= {COLS{f_shift}};
-                    st <= f_pimm ? G_RD : G_SH;
+                    mrows    <= m_eff;
+                    qi       <= '0;
+                    tmax     <= 16'd1;
+                    cnt      <= '0;
+                    pre_kr   <= '0;
+                    pre_w    <= '0;
+                    if (f_qrows && q_len == 16'd0) begin
+                        done <= 1'b1;
+                        st   <= S_IDLE;
+                    end else begin
+                        st <= need_q ? S_QLD : S_SHF;
+                    end
                 end
-                // ---- pimm = 0: every shift <= 63, then the destination span, before anything is written ----
-                G_SH: st <= G_SHC;
-                G_SHC: begin
-                    if (wb_byte > 8'd63) begin
+                S_QLD: begin
+                    if (qi < mrows) qi <= qi + 16'd1;
+                    else st <= S_QWAIT;
+                end
+                S_QWAIT: if (!q_v) st <= S_CHK;
+                S_CHK: begin   // gather: A span with the largest token, then B / record
+                    if (f_gather && span(f_a, 32'(tmax), 32'(f_k), f_ap) != E_NONE) begin
+                        err_code <= span(f_a, 32'(tmax), 32'(f_k), f_ap);
+                        done     <= 1'b1;
+                        st       <= S_IDLE;
+                    end else if (f_gather && c_post != E_NONE) begin
+                        err_code <= c_post;
+                        done     <= 1'b1;
+                        st       <= S_IDLE;
+                    end else begin
+                        st <= S_SHF;
+                    end
+                end
+                S_SHF: begin
+                    if (ph_v && sh_bad) begin
                         err_code <= E_FIELD;
                         done     <= 1'b1;
-                        st       <= G_IDLE;
-                    end else if (j != n - 16'd1) begin
-                        j  <= j + 16'd1;
-                        st <= G_SH;
-                    end else if (dcode != E_NONE) begin
-                        err_code <= dcode;
+                        st       <= S_IDLE;
+                    end else if (!has_shift || (!sh_rd && !ph_v)) begin
+                        st <= S_DST;
+                    end else if (sh_rd) begin
+                        cnt <= cnt + 32'(COLS);
+                    end
+                end
+                S_DST: begin
+                    cnt <= '0;
+                    if (c_dst != E_NONE) begin
+                        err_code <= c_dst;
                         done     <= 1'b1;
-                        st       <= G_IDLE;
+                        st       <= S_IDLE;
                     end else begin
-                        st <= G_P;
+                        st <= (f_epi == EPI_GELU8) ? S_TBL : S_PRE;
                     end
                 end
-                // ---- pimm = 0: the column tile's bias / mult / shift lanes from the record ----
-                G_P: st <= G_PC;
-                G_PC: begin
-                    case (pq)
-                        3'd0, 3'd1, 3'd2, 3'd3: p_bias[32*plc + 8*pq +: 8] <= p_valid ? wb_byte : 8'd0;
-                        3'd4, 3'd5:             p_mult[16*plc + 8*32'(pq[0]) +: 8] <= p_valid ? wb_byte : 8'd0;
-                        default:                p_shift[6*plc +: 6] <= p_valid ? wb_byte[5:0] : 6'd0;
-                    endcase
-                    if (pq != 3'd6) begin
-                        pq <= pq + 3'd1;
-                        st <= G_P;
-                    end else begin
-                        pq <= '0;
-                        if (32'(plc) != 32'(COLS - 1)) begin
-                            plc <= plc + 1'b1;
-                            st  <= G_P;
+                S_TBL: begin
+                    if (tb_rd) cnt <= cnt + 32'd16;
+                    else if (!ph_v) st <= S_PRE;
+                end
+                S_PRE: begin
+                    if (!f_bsrc_act) begin
+                        st <= S_RUN;
+                    end else if (pre_rd) begin
+                        if (pre_w + 32'd1 == nwn) begin
+                            pre_w  <= '0;
+                            pre_kr <= pre_kr + 32'd1;
                         end else begin
-                            plc <= '0;
-                            idx <= '0;
-                            st  <= G_RD;
+                            pre_w <= pre_w + 32'd1;
                         end
+                    end else if (!pre_v) begin
+                        st <= S_RUN;
                     end
                 end
-                G_K: begin
-                    idx <= '0;
-                    st  <= G_RD;
+                S_RUN: if (all_done) begin
+                    done <= 1'b1;
+                    st   <= S_IDLE;
                 end
-                G_RD: begin
-                    g_sel <= g_addr[BSH-1:0];
-                    st    <= G_CAP;
-                end
-                G_CAP: begin
-                    // act_rd_data holds the word read in G_RD; rows / columns outside the matrix are zero
-                    if (32'(idx) < 32'(ROWS)) a_vec[8*idx +: 8] <= g_valid ? act_rd_data[8*g_sel +: 8] : 8'd0;
-                    else b_vec[8*(32'(idx) - 32'(ROWS)) +: 8] <= !g_valid ? 8'd0
-                                                                 : bwb ? wb_byte : act_rd_data[8*g_sel +: 8];
-                    if (32'(idx) == 32'(ROWS + COLS - 1)) begin
-                        st <= G_PUSH;
-                    end else begin
-                        idx <= idx + IW'(1);
-                        st  <= G_RD;
-                    end
-                end
-                G_PUSH: if (in_ready) begin
-                    if (kk == k - 16'd1) begin
-                        kk   <= '0;
-                        orow <= '0;
-                        st   <= G_DRAIN;
-                    end else begin
-                        kk <= kk + 16'd1;
-                        st <= G_K;
-                    end
-                end
-                G_DRAIN: if (out_valid) begin
-                    oc <= '0;
-                    st <= G_WR;
-                end
-                G_WR: begin
-                    if (32'(oc) == 32'(COLS - 1)) st <= G_POP;
-                    else oc <= oc + 1'b1;
-                end
-                G_POP: begin
-                    if (32'(orow) != 32'(ROWS - 1)) begin
-                        orow <= orow + 1'b1;
-                        st   <= G_DRAIN;
-                    end else if (32'(r0) + 32'(ROWS) < 32'(m)) begin
-                        r0  <= r0 + 16'(ROWS);
-                        idx <= '0;
-                        st  <= G_RD;
-                    end else if (32'(c0) + 32'(COLS) < 32'(n)) begin
-                        r0  <= '0;
-                        c0  <= c0 + 16'(COLS);
-                        idx <= '0;
-                        st  <= pimm ? G_RD : G_P;
-                    end else begin
-                        done <= 1'b1;
-                        st   <= G_IDLE;
-                    end
-                end
-                default: st <= G_IDLE;
+                default: st <= S_IDLE;
             endcase
         end
     end
+
+    // =====================================================================================================
+    // A fill: words of the A tiles into the ring (word-major), one ACT window per clock
+    // =====================================================================================================
+    logic [W*8-1:0] abuf [NS*ROWS];
+    logic [31:0]    af_ct, af_rt, af_j, af_r;   // tile, word, row being filled
+    logic [SBW-1:0] af_slot;
+    logic [31:0]    a_alloc, a_ready;           // slots allocated / full
+    logic           af_fin_q;                   // the word's last row was issued last cycle
+    logic           af_v;
+    logic [AIW-1:0] af_wi;
+    logic [31:0]    af_grow;
+    logic           af_end;                     // all tiles filled
+    logic           ks_free;                    // k-steps free a slot this cycle
+    logic           af_start;
+
+    assign af_end   = af_ct >= nt;
+    assign af_grow  = af_rt * 32'(ROWS) + af_r;
+    assign af_start = af_go && af_r == 32'd0;
+    assign af_go    = run && !af_end && !sc_rd && (af_r != 32'd0 || a_alloc < 32'(NS));
+    assign af_rd    = af_go && af_grow < 32'(mrows);
+    assign af_addr  = f_a + (f_gather ? 32'(qtok[TW'(af_grow)]) : af_grow) * 32'(f_ap) + af_j * 32'(W);
+
+    always_ff @(posedge clk) begin
+        af_v  <= af_rd;
+        af_wi <= AIW'(32'(af_slot) * 32'(ROWS) + af_r);
+        if (af_v) abuf[af_wi] <= act_rd_data;
+    end
+
+    always_ff @(posedge clk) begin
+        if (!rst_n || st != S_RUN) begin
+            af_ct <= '0;  af_rt <= '0;  af_j <= '0;  af_r <= '0;
+            af_slot <= '0;
+            a_alloc <= '0;  a_ready <= '0;  af_fin_q <= 1'b0;
+        end else begin
+            af_fin_q <= 1'b0;
+            a_alloc <= a_alloc + 32'(af_start) - 32'(ks_free);
+            a_ready <= a_ready + 32'(af_fin_q) - 32'(ks_free);
+            if (af_go) begin
+                if (af_r == 32'(ROWS - 1)) begin
+                    af_r     <= '0;
+                    af_fin_q <= 1'b1;
+                    af_slot  <= (32'(af_slot) == 32'(NS - 1)) ? '0 : af_slot + SBW'(1);
+                    if (af_j + 32'd1 == nwk) begin
+                        af_j <= '0;
+                        if (af_rt + 32'd1 == mt) begin
+                            af_rt <= '0;
+                            af_ct <= af_ct + 32'd1;
+                        end else begin
+                            af_rt <= af_rt + 32'd1;
+                        end
+                    end else begin
+                        af_j <= af_j + 32'd1;
+                    end
+                end else begin
+                    af_r <= af_r + 32'd1;
+                end
+            end
+        end
+    end
+
+    // =====================================================================================================
+    // k-steps: A bytes from the ring, B row from WBUF / B buffer, into the core through a skid FIFO
+    // =====================================================================================================
+    logic [31:0]    ks_ct, ks_rt, ks_k, ks_kb;
+    logic [SBW-1:0] ks_slot;
+    logic           ks_end, ks_go;
+    logic           s1_v, s1_first, s1_last;
+    logic [ROWS*8-1:0] s1_a;
+    logic [COLS*8-1:0] s1_bb;
+    logic [2:0]     kf_cnt;
+    logic [1:0]     kf_wp, kf_rp;
+    logic [ROWS*8+COLS*8+1:0] kf_mem [4];
+    logic           kf_pop;
+    logic [TW-1:0]  bb_i;
+    logic [31:0]    bb_half;
+    logic [W*8-1:0] bb_word;
+
+    logic [ROWS*8-1:0] ks_a;
+    always_comb begin
+        for (int r = 0; r < ROWS; r++) begin
+            ks_a[8*r +: 8] = abuf[AIW'(32'(ks_slot) * 32'(ROWS) + 32'(r))][8*ks_kb[PW-1:0] +: 8];
+        end
+    end
+    assign ks_end  = ks_ct >= nt;
+    assign ks_go   = run && !ks_end && a_ready > 32'd0 && (32'(kf_cnt) + 32'(s1_v) < 32'd3)
+                     && !(!f_bsrc_act && pl_rd);
+    assign ks_rd   = ks_go && !f_bsrc_act;
+    assign ks_addr = f_b + (ks_ct * 32'(f_k) + ks_k) * 32'(COLS);
+    assign ks_free = ks_go && (ks_kb == 32'(W - 1) || ks_k + 32'd1 == 32'(f_k));
+    assign bb_i    = TW'(ks_k * nwn + (ks_ct * 32'(COLS)) / 32'(W));
+    assign bb_half = (ks_ct * 32'(COLS)) % 32'(W);
+    assign bb_word = bbuf[bb_i];
+
+    always_ff @(posedge clk) begin
+        if (!rst_n || st != S_RUN) begin
+            ks_ct <= '0;  ks_rt <= '0;  ks_k <= '0;  ks_kb <= '0;  ks_slot <= '0;
+            s1_v <= 1'b0;
+        end else begin
+            s1_v <= ks_go;
+            if (ks_go) begin
+                s1_a     <= ks_a;
+                s1_bb    <= bb_word[8*bb_half +: COLS*8];
+                s1_first <= ks_k == 32'd0;
+                s1_last  <= ks_k + 32'd1 == 32'(f_k);
+                if (ks_free) begin
+                    ks_kb   <= '0;
+                    ks_slot <= (32'(ks_slot) == 32'(NS - 1)) ? '0 : ks_slot + SBW'(1);
+                end else begin
+                    ks_kb <= ks_kb + 32'd1;
+                end
+                if (ks_k + 32'd1 == 32'(f_k)) begin
+                    ks_k <= '0;
+                    if (ks_rt + 32'd1 == mt) begin
+                        ks_rt <= '0;
+                        ks_ct <= ks_ct + 32'd1;
+                    end else begin
+                        ks_rt <= ks_rt + 32'd1;
+                    end
+                end else begin
+                    ks_k <= ks_k + 32'd1;
+                end
+            end
+        end
+    end
+
+    assign kf_pop   = in_valid && in_ready;
+    assign in_valid = kf_cnt != 3'd0;
+    assign {in_first, in_last, in_b, in_a} = kf_mem[kf_rp];
+    always_ff @(posedge clk) begin
+        if (!rst_n || st != S_RUN) begin
+            kf_cnt <= '0;  kf_wp <= '0;  kf_rp <= '0;
+        end else begin
+            if (s1_v) begin
+                kf_mem[kf_wp] <= {s1_first, s1_last, f_bsrc_act ? s1_bb : wb_rd_data, s1_a};
+                kf_wp <= kf_wp + 2'd1;
+            end
+            if (kf_pop) kf_rp <= kf_rp + 2'd1;
+            kf_cnt <= kf_cnt + 3'(s1_v) - 3'(kf_pop);
+        end
+    end
+
+    // =====================================================================================================
+    // parameters per column tile (double buffered): bias 4 windows, mult 2, shift 1
+    // =====================================================================================================
+    logic [COLS*32-1:0] p_bias  [2];
+    logic [COLS*16-1:0] p_mult  [2];
+    logic [COLS*8-1:0]  p_shift [2];
+    logic [31:0]        pl_ct, pl_w, pl_nw, pl_done, jn_ct;
+    logic               pl_v;
+    logic [2:0]         pl_wq;
+    logic               pl_sq;
+    assign pl_nw   = is_acc ? 32'd4 : 32'd7;
+    assign pl_rd   = run && has_rec && pl_ct < nt && pl_ct <= jn_ct + 32'd1 && pl_w < pl_nw;
+    assign pl_addr = (pl_w < 32'd4) ? f_param + pl_ct * 32'(4 * COLS) + pl_w * 32'(COLS)
+                   : (pl_w < 32'd6) ? f_param + r_mo + pl_ct * 32'(2 * COLS) + (pl_w - 32'd4) * 32'(COLS)
+                   : f_param + r_so + pl_ct * 32'(COLS);
+    always_ff @(posedge clk) begin
+        if (!rst_n || st != S_RUN) begin
+            pl_ct <= '0;  pl_w <= '0;  pl_done <= '0;  pl_v <= 1'b0;
+        end else begin
+            pl_v  <= pl_rd;
+            pl_wq <= pl_w[2:0];
+            pl_sq <= pl_ct[0];
+            if (pl_rd) begin
+                pl_w <= pl_w + 32'd1;
+            end else if (pl_w == pl_nw && !pl_v) begin
+                pl_w    <= '0;
+                pl_ct   <= pl_ct + 32'd1;
+                pl_done <= pl_done + 32'd1;
+            end
+            if (pl_v) begin
+                case (pl_wq)
+                    3'd0, 3'd1, 3'd2, 3'd3: p_bias[pl_sq][COLS*8*pl_wq[1:0] +: COLS*8] <= wb_rd_data;
+                    3'd4, 3'd5:             p_mult[pl_sq][COLS*8*pl_wq[0] +: COLS*8] <= wb_rd_data;
+                    default:                p_shift[pl_sq] <= wb_rd_data;
+                endcase
+            end
+        end
+    end
+
+    // =====================================================================================================
+    // side channel: one beat per drained row (residual row, gate, column tile)
+    // =====================================================================================================
+    logic [31:0] sc_ct, sc_rt, sc_r, sc_grow, sc_row;
+    logic        sc_end, sc_v, sc_valid_row;
+    logic [15:0] sc_gate_q;
+    logic [31:0] sc_ct_q;
+    logic        sc_res_q;
+    logic [2:0]  rf_cnt;
+    logic [1:0]  rf_wp, rf_rp;
+    logic [COLS*16+16+32-1:0] rf_mem [4];
+    logic [31:0] rf_ct;
+    logic        rf_pop;
+    logic [TW-1:0] sc_ti;
+
+    assign sc_end       = sc_ct >= nt;
+    assign sc_grow      = sc_rt * 32'(ROWS) + sc_r;
+    assign sc_valid_row = sc_grow < 32'(mrows);
+    assign sc_ti        = TW'(sc_grow);
+    assign sc_row       = (f_epi == EPI_MOE) ? 32'(qtok[sc_ti]) : sc_grow;
+    assign sc_go        = run && !sc_end && (32'(rf_cnt) + 32'(sc_v) < 32'd3);
+    assign sc_rd        = sc_go && res_mode && sc_valid_row;
+    assign sc_addr      = f_dst + sc_row * 32'(f_dp) + sc_ct * 32'(2 * COLS);
+
+    always_ff @(posedge clk) begin
+        if (!rst_n || st != S_RUN) begin
+            sc_ct <= '0;  sc_rt <= '0;  sc_r <= '0;  sc_v <= 1'b0;
+            rf_cnt <= '0;  rf_wp <= '0;  rf_rp <= '0;
+        end else begin
+            sc_v      <= sc_go;
+            sc_gate_q <= qgw[sc_ti];
+            sc_ct_q   <= sc_ct;
+            sc_res_q  <= sc_rd;
+            if (sc_go) begin
+                if (sc_r == 32'(ROWS - 1)) begin
+                    sc_r <= '0;
+                    if (sc_rt + 32'd1 == mt) begin
+                        sc_rt <= '0;
+                        sc_ct <= sc_ct + 32'd1;
+                    end else begin
+                        sc_rt <= sc_rt + 32'd1;
+                    end
+                end else begin
+                    sc_r <= sc_r + 32'd1;
+                end
+            end
+            if (sc_v) begin
+                rf_mem[rf_wp] <= {sc_ct_q, sc_gate_q, sc_res_q ? act_rd_data[COLS*16-1:0] : {(COLS*16){1'b0}}};
+                rf_wp <= rf_wp + 2'd1;
+            end
+            if (rf_pop) rf_rp <= rf_rp + 2'd1;
+            rf_cnt <= rf_cnt + 3'(sc_v) - 3'(rf_pop);
+        end
+    end
+
+    assign {rf_ct, rs_gate, rs_res} = rf_mem[rf_rp];
+    assign rs_valid = run && rf_cnt != 3'd0 && (!has_rec || rf_ct < pl_done);
+    assign rf_pop   = rs_valid && rs_ready;
+    always_comb begin
+        for (int c = 0; c < COLS; c++) begin
+            rs_bias[32*c +: 32]  = has_rec ? p_bias[rf_ct[0]][32*c +: 32] : 32'd0;
+            rs_mult[16*c +: 16]  = has_rec ? p_mult[rf_ct[0]][16*c +: 16] : f_mult;
+            rs_shift[6*c +: 6]   = has_rec ? p_shift[rf_ct[0]][8*c +: 6] : f_shift;
+        end
+    end
+    // joined column tiles (the parameter set of column tile ct is reused by ct + 2)
+    logic [31:0] jn_rows;
+    always_ff @(posedge clk) begin
+        if (!rst_n || st != S_RUN) begin
+            jn_ct   <= '0;
+            jn_rows <= '0;
+        end else if (rf_pop) begin
+            if (jn_rows + 32'd1 == mt * 32'(ROWS)) begin
+                jn_rows <= '0;
+                jn_ct   <= jn_ct + 32'd1;
+            end else begin
+                jn_rows <= jn_rows + 32'd1;
+            end
+        end
+    end
+
+    // =====================================================================================================
+    // writeback
+    // =====================================================================================================
+    logic [31:0] wb_ct, wb_rt, wb_r, wb_grow, wb_c0, wb_nval;
+    logic        wb_valid_row, wb_end;
+    logic        ph2;                         // ACC32: second window of the row
+    logic [31:0] t_col, t_win, t_nwin, t_base, t_nrows;
+    logic        t_emit;                      // trans: emitting the collected tile
+    logic [COLS*32-1:0] tbuf [ROWS];
+    logic [TWW*8-1:0] t_vec, t_sh;
+    logic [TWW-1:0]   t_be, t_be0;
+    logic [RI-1:0]  wb_ri;
+    logic [TW-1:0]  wb_ti;
+
+    assign wb_end       = wb_ct >= nt;
+    assign wb_grow      = wb_rt * 32'(ROWS) + wb_r;
+    assign wb_valid_row = wb_grow < 32'(mrows);
+    assign wb_c0        = wb_ct * 32'(COLS);
+    assign wb_nval      = (32'(f_n) - wb_c0 > 32'(COLS)) ? 32'(COLS) : 32'(f_n) - wb_c0;
+    assign wb_ri        = RI'(wb_r);
+    assign wb_ti        = TW'(wb_grow);
+    assign t_nrows      = (32'(mrows) - wb_rt * 32'(ROWS) > 32'(ROWS)) ? 32'(ROWS) : 32'(mrows) - wb_rt * 32'(ROWS);
+    assign t_base       = f_dst + (wb_c0 + t_col) * 32'(f_dp) + wb_rt * 32'(ROWS) * es;
+    assign t_nwin       = ((t_base & 32'd15) + t_nrows * es + 32'(W - 1)) / 32'(W);
+
+    // softmax
+    logic               sm_in_valid, sm_in_ready, sm_out_valid, sm_out_ready, sm_out_last;
+    /* verilator lint_off UNUSEDSIGNAL */
+    logic               sm_err;
+    /* verilator lint_on UNUSEDSIGNAL */
+    logic [COLS*8-1:0]  sm_prob;
+    logic [COLS*16-1:0] sm_mult;
+    logic [COLS*6-1:0]  sm_shift;
+    assign sm_mult  = {COLS{f_mult}};
+    assign sm_shift = {COLS{f_shift}};
+    vitaccel_softmax #(.LANES(COLS), .MAX_ROWS(MAX_TOKENS), .OUT_BITS(8)) u_sm (
+        .clk, .rst_n, .in_valid(sm_in_valid), .in_ready(sm_in_ready), .in_acc(out_data), .in_mult(sm_mult),
+        .in_shift(sm_shift), .in_last(wb_grow + 32'd1 == 32'(mrows)), .out_valid(sm_out_valid),
+        .out_ready(sm_out_ready), .out_prob(sm_prob), .out_last(sm_out_last), .err_overflow(sm_err)
+    );
+    assign sm_in_valid = run && is_sm && out_valid && wb_valid_row;
+
+    // transposed column vector of the collected tile (column t_col), shifted to the window
+    always_comb begin
+        t_vec = '0;
+        for (int r = 0; r < ROWS; r++) begin
+            if (is_acc) t_vec[32*r +: 32] = tbuf[r][32*t_col[PW-1:0] +: 32];
+            else        t_vec[8*r +: 8]   = tbuf[r][32*t_col[PW-1:0] +: 8];
+        end
+        for (int i = 0; i < TWW; i++) t_be0[i] = 32'(i) < t_nrows * es;
+    end
+    // (separate assigns: Icarus re-triggers an always_comb that reads what it writes)
+    assign t_sh = (t_vec << (8 * (t_base & 32'd15))) >> (8 * 32'(W) * t_win);
+    assign t_be = (t_be0 << (t_base & 32'd15)) >> (32'(W) * t_win);
+
+    // softmax transposer: W rows x COLS lanes
+    logic [COLS*8-1:0] pbuf [W];
+    logic [31:0] p_cnt, p_m0, p_col, p_ct;
+    logic        p_emit, p_last;
+    logic [31:0] wb_nval_p;
+    logic [W*8-1:0] p_vec;
+    always_comb begin
+        for (int i = 0; i < W; i++) p_vec[8*i +: 8] = pbuf[i][8*p_col[PW-1:0] +: 8];
+    end
+    assign sm_out_ready = run && !p_emit;
+
+    always_comb begin
+        out_ready   = 1'b0;
+        act_wr_en   = 1'b0;
+        act_wr_addr = '0;
+        act_wr_data = '0;
+        act_wr_be   = '0;
+        if (run && !wb_end) begin
+            if (is_sm) begin
+                out_ready = !wb_valid_row || sm_in_ready;
+            end else if (trans_w) begin
+                out_ready = !t_emit;
+            end else if (is_acc) begin
+                out_ready = ph2;
+            end else begin
+                out_ready = 1'b1;
+            end
+        end
+        if (run && is_sm && p_emit) begin
+            act_wr_en   = p_col < wb_nval_p;
+            act_wr_addr = f_dst + (p_ct * 32'(COLS) + p_col) * 32'(f_dp) + p_m0;
+            act_wr_data = p_vec;
+            for (int i = 0; i < W; i++) act_wr_be[i] = 32'(i) < p_cnt;
+        end else if (run && trans_w && t_emit) begin
+            act_wr_en   = t_col < wb_nval;
+            act_wr_addr = (t_base & ~32'd15) + t_win * 32'(W);
+            act_wr_data = t_sh[W*8-1:0];
+            act_wr_be   = t_be[W-1:0];
+        end else if (run && !is_sm && !trans_w && out_valid && wb_valid_row && !wb_end) begin
+            act_wr_en = 1'b1;
+            if (is_acc) begin
+                act_wr_addr = f_dst + wb_grow * 32'(f_dp) + wb_c0 * 32'd4 + (ph2 ? 32'(W) : 32'd0);
+                for (int c = 0; c < W / 4; c++) begin
+                    act_wr_data[32*c +: 32] = out_data[32*(c + (ph2 ? W / 4 : 0)) +: 32];
+                    act_wr_be[4*c +: 4]     = {4{32'(c + (ph2 ? W / 4 : 0)) < wb_nval}};
+                end
+            end else if (res_mode) begin
+                act_wr_addr = f_dst + ((f_epi == EPI_MOE) ? 32'(qtok[wb_ti]) : wb_grow) * 32'(f_dp) + wb_c0 * 32'd2;
+                for (int c = 0; c < COLS; c++) begin
+                    act_wr_data[16*c +: 16] = out_data[32*c +: 16];
+                    act_wr_be[2*c +: 2]     = {2{32'(c) < wb_nval}};
+                end
+            end else begin
+                act_wr_addr = f_dst + wb_grow * 32'(f_dp) + wb_c0;
+                for (int c = 0; c < COLS; c++) begin
+                    act_wr_data[8*c +: 8] = out_data[32*c +: 8];
+                    act_wr_be[c]          = 32'(c) < wb_nval;
+                end
+            end
+        end
+    end
+
+    assign wb_nval_p = (32'(f_n) - p_ct * 32'(COLS) > 32'(COLS)) ? 32'(COLS) : 32'(f_n) - p_ct * 32'(COLS);
+
+    logic out_fire;
+    assign out_fire = out_valid && out_ready;
+    always_ff @(posedge clk) begin
+        if (!rst_n || st != S_RUN) begin
+            wb_ct <= '0;  wb_rt <= '0;  wb_r <= '0;  ph2 <= 1'b0;
+            t_emit <= 1'b0;  t_col <= '0;  t_win <= '0;
+            p_cnt <= '0;  p_m0 <= '0;  p_col <= '0;  p_ct <= '0;  p_emit <= 1'b0;  p_last <= 1'b0;
+        end else begin
+            if (is_acc && !trans_w && out_valid && !wb_end) ph2 <= !ph2;
+            if (out_fire) begin
+                tbuf[wb_ri] <= out_data;
+                if (wb_r == 32'(ROWS - 1)) begin
+                    wb_r <= '0;
+                    if (trans_w) t_emit <= 1'b1;
+                    else if (wb_rt + 32'd1 == mt) begin
+                        wb_rt <= '0;
+                        wb_ct <= wb_ct + 32'd1;
+                    end else begin
+                        wb_rt <= wb_rt + 32'd1;
+                    end
+                end else begin
+                    wb_r <= wb_r + 32'd1;
+                end
+            end
+            // trans: emit the collected tile, one window per clock
+            if (t_emit) begin
+                if (t_col < wb_nval && t_win + 32'd1 < t_nwin) begin
+                    t_win <= t_win + 32'd1;
+                end else begin
+                    t_win <= '0;
+                    if (t_col + 32'd1 >= wb_nval) begin
+                        t_col  <= '0;
+                        t_emit <= 1'b0;
+                        if (wb_rt + 32'd1 == mt) begin
+                            wb_rt <= '0;
+                            wb_ct <= wb_ct + 32'd1;
+                        end else begin
+                            wb_rt <= wb_rt + 32'd1;
+                        end
+                    end else begin
+                        t_col <= t_col + 32'd1;
+                    end
+                end
+            end
+            // softmax pass-2 rows into the transposer, W rows per emission
+            if (sm_out_valid && sm_out_ready) begin
+                pbuf[PW'(p_cnt)] <= sm_prob;
+                p_cnt <= p_cnt + 32'd1;
+                if (p_cnt + 32'd1 == 32'(W) || sm_out_last) begin
+                    p_emit <= 1'b1;
+                    p_last <= sm_out_last;
+                end
+            end
+            if (p_emit) begin
+                if (p_col + 32'd1 >= wb_nval_p) begin
+                    p_col  <= '0;
+                    p_emit <= 1'b0;
+                    p_cnt  <= '0;
+                    if (p_last) begin
+                        p_m0 <= '0;
+                        p_ct <= p_ct + 32'd1;
+                    end else begin
+                        p_m0 <= p_m0 + 32'(W);
+                    end
+                end else begin
+                    p_col <= p_col + 32'd1;
+                end
+            end
+        end
+    end
+
+    assign all_done = is_sm ? (p_ct >= nt) : (wb_end && !t_emit);
 endmodule

@@ -1,73 +1,93 @@
 // vitaccel_layernorm: integer LayerNorm of int16 residual rows -> int8 (golden: vitaccel.golden.ops.layernorm).
 //
-// One row = cfg_cols channels (a multiple of LANES) arriving as cfg_cols / LANES beats of LANES int16 codes.
-//   pass 1 (streaming): S1 = sum x, S2 = sum x^2 (exact); the row is kept in a row buffer.
-//   D  = C * S2 - S1^2 + eps                          (= C^2 (var + eps) in integer units, >= 1)
-//   g  = (62 - bit_length(D)) / 2,  D_n = D << 2g     (in [2^60, 2^62))
-//   q  = floor(sqrt(D_n))                             (31-step digit-by-digit integer square root)
-//   Rr = floor((2^47 + q) / (2 q))                    (17-step restoring division; Rr in [2^15, 2^16])
-//   pass 2 (LANES per beat): y = round_shift((C x - S1) * Rr, 46 - g - 14)
-//                            out = sat8(round_shift(y * gamma[i] + beta[i], out_shift))
-// gamma (int16) / beta (int32) per channel are written through the prm_* port (one LANES-wide word per beat
-// index) before the rows of a LAYERNORM instruction; cfg_* are held stable during the instruction.
+// One row = cfg_cols channels arriving as P = ceil(cfg_cols / LANES) beats of LANES int16 codes; the lanes of the
+// last beat beyond cfg_cols must be zero (their outputs are don't-care; the caller discards them).
+//   pass 1 (streaming, one beat per clock): S1 = sum x, S2 = sum x^2 (exact); the beats go into a FIFO.
+//   statistics pipeline (one row per clock, fixed latency, never stalls):
+//     D  = C * S2 - S1^2 + eps                          (= C^2 (var + eps) in integer units, >= 1)
+//     g  = (62 - bit_length(D)) / 2,  D_n = D << 2g     (in [2^60, 2^62))
+//     q  = floor(sqrt(D_n))                             (31 digit-by-digit steps, SQ_K per stage)
+//     Rr = floor((2^47 + q) / (2 q))                    (17 restoring division steps, DV_K per stage)
+//   pass 2 (LANES per beat, one beat per clock once the row's statistics are out of the pipeline):
+//     y = round_shift((C x - S1) * Rr, 46 - g - 14);  out = sat8(round_shift(y * gamma[i] + beta[i], out_shift))
+// Rows stream back to back: the beat FIFO holds MAX_COLS / LANES + pipeline depth beats, so one row per P clocks
+// enters and leaves at full rate. Latency from a row's last input beat to its first output beat: SPIPE + 3 clocks
+// (SPIPE = 5 + ceil(31 / SQ_K) + ceil(17 / DV_K) statistics stages, 30 with the defaults: 33 clocks).
+// gamma (int16) / beta (int32) per channel are written through the prm_* port (beat index prm_addr, per-lane
+// write enables) while `hold` is 1: rows may already stream in (pass 1), pass 2 starts reading only when `hold` is
+// 0 (a parameter written at clock t is used by a read at t + 1 or later); cfg_* are stable during an instruction.
+// Valid inputs (eps in [1, 2^56], C <= 4096) keep D in [1, 2^62) as in the golden model.
 // Constants come from vitaccel_num_pkg (LN_NORM_BITS, LN_RECIP_SHIFT, LN_FRAC_BITS).
 module vitaccel_layernorm
 #(
     parameter int LANES    = 4,
-    parameter int MAX_COLS = 256
+    parameter int MAX_COLS = 256,
+    parameter int SQ_K     = 2,     // square-root steps per pipeline stage
+    parameter int DV_K     = 2      // division steps per pipeline stage
 ) (
     input  logic                clk,
     input  logic                rst_n,
     input  logic [15:0]         cfg_cols,
     input  logic [63:0]         cfg_eps,
     input  logic [5:0]          cfg_out_shift,
-    input  logic                prm_we,
     /* verilator lint_off UNUSEDSIGNAL */
     input  logic [15:0]         prm_addr,   // beat index (bits above the buffer depth are ignored)
     /* verilator lint_on UNUSEDSIGNAL */
+    input  logic [LANES-1:0]    prm_g_we,   // per-lane gamma write enables
+    input  logic [LANES-1:0]    prm_b_we,   // per-lane beta write enables
     input  logic [LANES*16-1:0] prm_gamma,
     input  logic [LANES*32-1:0] prm_beta,
     input  logic                in_valid,
     output logic                in_ready,
     input  logic [LANES*16-1:0] in_x,
+    input  logic                hold,       // 1: pass 2 does not start reading (gamma / beta still loading)
     output logic                out_valid,
     input  logic                out_ready,
     output logic [LANES*8-1:0]  out_y,
     output logic                out_last
 );
-    localparam int NB  = MAX_COLS / LANES;           // row-buffer words
-    localparam int BW  = (NB > 1) ? $clog2(NB) : 1;
-    localparam int S1W = 30;                         // |S1| <= 4096 * 2^15 = 2^27
-    localparam int S2W = 44;                         // S2 <= 4096 * 2^30 = 2^42
-    localparam int NW  = vitaccel_num_pkg::LN_NORM_BITS;               // 62
+    localparam int NB   = (MAX_COLS + LANES - 1) / LANES;    // beats per row, at most
+    localparam int BW   = (NB > 1) ? $clog2(NB) : 1;
+    localparam int S1W  = 30;                                // |S1| <= 4096 * 2^15 = 2^27
+    localparam int S2W  = 44;                                // S2 <= 4096 * 2^30 = 2^42
+    localparam int NW   = vitaccel_num_pkg::LN_NORM_BITS;    // 62
+    localparam int QW   = NW / 2;                            // 31 root bits
+    localparam int RS   = vitaccel_num_pkg::LN_RECIP_SHIFT;  // 46
+    localparam int RW   = RS - QW + 2;                       // 17 quotient bits: Rr in [2^15, 2^16]
+    localparam int NSQ  = (QW + SQ_K - 1) / SQ_K;            // square-root stages
+    localparam int NDV  = (RW + DV_K - 1) / DV_K;            // division stages
+    // stats pipeline: S totals (1), C*S2 / S1^2 (1), D (1), g (1), D_n (1), sqrt, division
+    localparam int SPIPE = 5 + NSQ + NDV;
+    localparam int DFW  = $clog2(NB + SPIPE + 6);            // beat FIFO: one row + the pipeline + slack
+    localparam int DF   = 1 << DFW;
 
-    typedef enum logic [2:0] {S_ACC, S_D, S_NORM, S_SQRT, S_DIV, S_OUT} state_t;
-    state_t state;
-
-    logic [LANES*16-1:0] xbuf [NB];
+    // ---------------- parameter memories ----------------
     logic [LANES*16-1:0] gbuf [NB];
     logic [LANES*32-1:0] bbuf [NB];
-    logic [15:0]         nbeats, wr_cnt, rd_cnt;
-    logic [BW-1:0]       wr_addr, rd_addr;
+    logic [BW-1:0]       prm_a;
+    assign prm_a = prm_addr[BW-1:0];
+    always_ff @(posedge clk) begin
+        for (int i = 0; i < LANES; i++) begin
+            if (prm_g_we[i]) gbuf[prm_a][i*16 +: 16] <= prm_gamma[i*16 +: 16];
+            if (prm_b_we[i]) bbuf[prm_a][i*32 +: 32] <= prm_beta[i*32 +: 32];
+        end
+    end
+
+    logic [15:0] nbeats;       // P = ceil(C / LANES)
+    assign nbeats = 16'((32'(cfg_cols) + 32'(LANES - 1)) / 32'(LANES));
+
+    // ---------------- pass 1: statistics, beat FIFO ----------------
+    logic [LANES*16-1:0] dmem [DF];
+    logic [DFW-1:0]      dwp, drp;
+    logic [DFW:0]        dcnt;
+    logic [15:0]         wb;          // beat of the row being received
     logic signed [S1W-1:0] s1;
     logic [S2W-1:0]      s2;
-    logic [63:0]         dd;        // D
-    logic [5:0]          gsh;       // g
-    logic [NW-1:0]       dn;        // D_n, consumed two bits per sqrt step
-    logic [31:0]         sq_rem;   // remainder <= 2 root < 2^32
-    logic [30:0]         root;
-    logic [4:0]          step;
-    logic [48:0]         div_rem;
-    logic [16:0]         rr;
-    logic                en2;
+    logic                in_fire, rd_fire;
 
-    assign nbeats   = cfg_cols / 16'(LANES);
-    assign in_ready = (state == S_ACC);
-    assign en2      = !out_valid || out_ready;
-    assign wr_addr  = wr_cnt[BW-1:0];
-    assign rd_addr  = rd_cnt[BW-1:0];
+    assign in_ready = (dcnt != (DFW+1)'(DF));
+    assign in_fire  = in_valid && in_ready;
 
-    // ---------------- pass 1: statistics and row buffer ----------------
     logic signed [S1W-1:0] beat_s1;
     logic [S2W-1:0]        beat_s2;
     always_comb begin
@@ -82,145 +102,283 @@ module vitaccel_layernorm
     end
 
     always_ff @(posedge clk) begin
-        if (in_valid && in_ready) xbuf[wr_addr] <= in_x;
-        if (prm_we) begin
-            gbuf[prm_addr[BW-1:0]] <= prm_gamma;
-            bbuf[prm_addr[BW-1:0]] <= prm_beta;
-        end
+        if (in_fire) dmem[dwp] <= in_x;
     end
 
-    // C * S2 and S1^2 at their natural operand widths (16 x 44 and 30 x 30 bit multipliers)
-    logic [63:0]         cs2;
-    logic signed [63:0]  s1sq;
-    assign cs2  = cfg_cols * s2;
-    assign s1sq = s1 * s1;
-
-    // bit length of D
-    logic [6:0] dlen;
-    always_comb begin
-        dlen = 7'd0;
-        for (int i = 0; i < 64; i++) if (dd[i]) dlen = 7'(i + 1);
-    end
-
-    // sqrt step (digit by digit): rem = rem * 4 + next two bits; trial = root * 4 + 1
-    logic [33:0] sq_cat, sq_trial;
-    assign sq_cat   = {sq_rem, dn[NW-1 -: 2]};
-    assign sq_trial = {1'b0, root, 2'b01};
-
-    // division step: quotient bit (16 - step) of (2^47 + q) / (2 q)
-    logic [48:0] div_sub;
-    assign div_sub = {17'd0, root, 1'b0} << (5'd16 - step);
+    // stage 0: row totals
+    logic                  v0;
+    logic signed [S1W-1:0] s1_0;
+    logic [S2W-1:0]        s2_0;
 
     always_ff @(posedge clk) begin
         if (!rst_n) begin
-            state  <= S_ACC;
-            wr_cnt <= '0;
-            s1     <= '0;
-            s2     <= '0;
+            dwp  <= '0;
+            dcnt <= '0;
+            wb   <= '0;
+            s1   <= '0;
+            s2   <= '0;
+            v0   <= 1'b0;
         end else begin
-            case (state)
-                S_ACC: if (in_valid && in_ready) begin
-                    s1     <= s1 + beat_s1;
-                    s2     <= s2 + beat_s2;
-                    wr_cnt <= wr_cnt + 16'd1;
-                    if (wr_cnt == nbeats - 16'd1) state <= S_D;
+            v0 <= 1'b0;
+            if (in_fire) begin
+                dwp <= dwp + 1'b1;
+                if (wb == nbeats - 16'd1) begin
+                    wb   <= '0;
+                    s1   <= '0;
+                    s2   <= '0;
+                    v0   <= 1'b1;
+                end else begin
+                    wb <= wb + 16'd1;
+                    s1 <= s1 + beat_s1;
+                    s2 <= s2 + beat_s2;
                 end
-                S_D: begin
-                    dd    <= cs2 - s1sq + cfg_eps;
-                    state <= S_NORM;
-                end
-                S_NORM: begin
-                    gsh    <= 6'((7'(NW) - dlen) >> 1);
-                    dn     <= NW'(dd << (((7'(NW) - dlen) >> 1) << 1));
-                    sq_rem <= '0;
-                    root   <= '0;
-                    step   <= '0;
-                    state  <= S_SQRT;
-                end
-                S_SQRT: begin
-                    if (sq_cat >= sq_trial) begin
-                        sq_rem <= 32'(sq_cat - sq_trial);
-                        root   <= {root[29:0], 1'b1};
-                    end else begin
-                        sq_rem <= 32'(sq_cat);
-                        root   <= {root[29:0], 1'b0};
-                    end
-                    dn   <= dn << 2;
-                    step <= step + 5'd1;
-                    if (step == 5'd30) begin
-                        state <= S_DIV;
-                    end
-                end
-                S_DIV: begin
-                    if (step == 5'd31) begin  // first cycle: load numerator 2^47 + q
-                        div_rem <= (49'd1 << (vitaccel_num_pkg::LN_RECIP_SHIFT + 1)) + 49'(root);
-                        rr      <= '0;
-                        step    <= '0;
-                    end else begin
-                        if (div_rem >= div_sub) begin
-                            div_rem <= div_rem - div_sub;
-                            rr      <= rr | (17'd1 << (5'd16 - step));
+            end
+            dcnt <= dcnt + (DFW+1)'(in_fire) - (DFW+1)'(rd_fire);
+        end
+    end
+    always_ff @(posedge clk) begin
+        s1_0 <= s1 + beat_s1;
+        s2_0 <= s2 + beat_s2;
+    end
+
+    // ---------------- statistics pipeline ----------------
+    // stage 1: C * S2 and S1^2 at their natural operand widths (16 x 44 and 30 x 30 bit multipliers)
+    logic                  v1, v2, v3, v4;
+    logic signed [S1W-1:0] s1_1, s1_2, s1_3, s1_4;
+    logic [63:0]           cs2_1, d_2, d_3;
+    logic signed [63:0]    s1sq_1;
+    logic [5:0]            g_3, g_4;
+    logic [NW-1:0]         dn_4;
+
+    logic [6:0] dlen;          // bit length of D (stage 2 output)
+    always_comb begin
+        dlen = 7'd0;
+        for (int i = 0; i < 64; i++) if (d_2[i]) dlen = 7'(i + 1);
+    end
+
+    always_ff @(posedge clk) begin
+        if (!rst_n) begin
+            v1 <= 1'b0;
+            v2 <= 1'b0;
+            v3 <= 1'b0;
+            v4 <= 1'b0;
+        end else begin
+            v1 <= v0;
+            v2 <= v1;
+            v3 <= v2;
+            v4 <= v3;
+        end
+        s1_1   <= s1_0;
+        cs2_1  <= cfg_cols * s2_0;
+        s1sq_1 <= s1_0 * s1_0;
+        s1_2   <= s1_1;
+        d_2    <= cs2_1 - s1sq_1 + cfg_eps;
+        s1_3   <= s1_2;
+        d_3    <= d_2;
+        g_3    <= 6'((7'(NW) - dlen) >> 1);
+        s1_4   <= s1_3;
+        g_4    <= g_3;
+        dn_4   <= NW'(d_3 << {g_3, 1'b0});
+    end
+
+    // square root: NSQ stages of SQ_K digit-by-digit steps; rem = rem * 4 + next two bits, trial = root * 4 + 1.
+    // Element j of each array is the output register of stage j.
+    logic                  sq_v   [NSQ];
+    logic signed [S1W-1:0] sq_s1  [NSQ];
+    logic [5:0]            sq_g   [NSQ];
+    logic [31:0]           sq_rem [NSQ];
+    logic [QW-1:0]         sq_rt  [NSQ];
+    logic [NW-1:0]         sq_dn  [NSQ];
+
+    genvar j;
+    generate
+        for (j = 0; j < NSQ; j++) begin : g_sq
+            logic                  v_i;
+            logic signed [S1W-1:0] s1_i;
+            logic [5:0]            g_i;
+            logic [31:0]           rem_i, rem_n;
+            logic [QW-1:0]         rt_i, rt_n;
+            logic [NW-1:0]         dn_i, dn_n;
+            if (j == 0) begin : g_in
+                assign v_i   = v4;
+                assign s1_i  = s1_4;
+                assign g_i   = g_4;
+                assign rem_i = '0;
+                assign rt_i  = '0;
+                assign dn_i  = dn_4;
+            end else begin : g_in
+                assign v_i   = sq_v[j-1];
+                assign s1_i  = sq_s1[j-1];
+                assign g_i   = sq_g[j-1];
+                assign rem_i = sq_rem[j-1];
+                assign rt_i  = sq_rt[j-1];
+                assign dn_i  = sq_dn[j-1];
+            end
+            always_comb begin
+                logic [33:0] cat, trial;
+                rem_n = rem_i;
+                rt_n  = rt_i;
+                dn_n  = dn_i;
+                for (int k = 0; k < SQ_K; k++) begin
+                    if (j * SQ_K + k < QW) begin
+                        cat   = {rem_n, dn_n[NW-1 -: 2]};
+                        trial = {1'b0, rt_n, 2'b01};
+                        if (cat >= trial) begin
+                            rem_n = 32'(cat - trial);
+                            rt_n  = {rt_n[QW-2:0], 1'b1};
+                        end else begin
+                            rem_n = 32'(cat);
+                            rt_n  = {rt_n[QW-2:0], 1'b0};
                         end
-                        step <= step + 5'd1;
-                        if (step == 5'd16) state <= S_OUT;
+                        dn_n = dn_n << 2;
                     end
                 end
-                S_OUT: if (out_valid && out_ready && out_last) begin
-                    state  <= S_ACC;
-                    wr_cnt <= '0;
-                    s1     <= '0;
-                    s2     <= '0;
+            end
+            always_ff @(posedge clk) begin
+                if (!rst_n) sq_v[j] <= 1'b0;
+                else        sq_v[j] <= v_i;
+                sq_s1[j]  <= s1_i;
+                sq_g[j]   <= g_i;
+                sq_rem[j] <= rem_n;
+                sq_rt[j]  <= rt_n;
+                sq_dn[j]  <= dn_n;
+            end
+        end
+    endgenerate
+
+    // reciprocal: quotient bits RW-1 .. 0 of (2^47 + q) / (2 q), DV_K per stage
+    localparam int DRW = RS + 3;                        // 49-bit remainder
+    logic                  dv_v   [NDV];
+    logic signed [S1W-1:0] dv_s1  [NDV];
+    logic [5:0]            dv_g   [NDV];
+    logic [DRW-1:0]        dv_rem [NDV];
+    logic [QW-1:0]         dv_q   [NDV];
+    logic [RW-1:0]         dv_rr  [NDV];
+
+    generate
+        for (j = 0; j < NDV; j++) begin : g_dv
+            logic                  v_i;
+            logic signed [S1W-1:0] s1_i;
+            logic [5:0]            g_i;
+            logic [DRW-1:0]        rem_i, rem_n;
+            logic [QW-1:0]         q_i;
+            logic [RW-1:0]         rr_i, rr_n;
+            if (j == 0) begin : g_in
+                assign v_i   = sq_v[NSQ-1];
+                assign s1_i  = sq_s1[NSQ-1];
+                assign g_i   = sq_g[NSQ-1];
+                assign q_i   = sq_rt[NSQ-1];
+                assign rem_i = (DRW'(1) << (RS + 1)) + DRW'(sq_rt[NSQ-1]);
+                assign rr_i  = '0;
+            end else begin : g_in
+                assign v_i   = dv_v[j-1];
+                assign s1_i  = dv_s1[j-1];
+                assign g_i   = dv_g[j-1];
+                assign q_i   = dv_q[j-1];
+                assign rem_i = dv_rem[j-1];
+                assign rr_i  = dv_rr[j-1];
+            end
+            always_comb begin
+                logic [DRW-1:0] sub;
+                rem_n = rem_i;
+                rr_n  = rr_i;
+                for (int k = 0; k < DV_K; k++) begin
+                    if (j * DV_K + k < RW) begin
+                        sub = DRW'({q_i, 1'b0}) << (RW - 1 - (j * DV_K + k));
+                        if (rem_n >= sub) begin
+                            rem_n = rem_n - sub;
+                            rr_n  = rr_n | (RW'(1) << (RW - 1 - (j * DV_K + k)));
+                        end
+                    end
                 end
-                default: state <= S_ACC;
-            endcase
+            end
+            always_ff @(posedge clk) begin
+                if (!rst_n) dv_v[j] <= 1'b0;
+                else        dv_v[j] <= v_i;
+                dv_s1[j]  <= s1_i;
+                dv_g[j]   <= g_i;
+                dv_q[j]   <= q_i;
+                dv_rem[j] <= rem_n;
+                dv_rr[j]  <= rr_n;
+            end
+        end
+    endgenerate
+
+    // ---------------- statistics FIFO (one entry per row whose beats wait in the beat FIFO) ----------------
+    logic signed [S1W-1:0] sf_s1 [DF];
+    logic [RW-1:0]         sf_rr [DF];
+    logic [5:0]            sf_g  [DF];
+    logic [DFW-1:0]        swp, srp;
+    logic [DFW:0]          scnt;
+    logic                  spop;
+    always_ff @(posedge clk) begin
+        if (dv_v[NDV-1]) begin
+            sf_s1[swp] <= dv_s1[NDV-1];
+            sf_rr[swp] <= dv_rr[NDV-1];
+            sf_g[swp]  <= dv_g[NDV-1];
         end
     end
 
     // ---------------- pass 2 pipeline: read -> y -> out ----------------
-    logic                rv, yv, rlast, ylast;
-    logic [LANES*16-1:0] xq, gq, g2;
-    logic [LANES*32-1:0] bq, b2;
-    logic [LANES*46-1:0] ybus;
+    logic                  en2;
+    logic [15:0]           rb;          // beat of the row being read
+    logic                  rv, yv, rlast, ylast;
+    logic [LANES*16-1:0]   xq, gq, g2;
+    logic [LANES*32-1:0]   bq, b2;
+    logic [LANES*46-1:0]   ybus;
+    logic signed [S1W-1:0] s1q;
+    logic [RW-1:0]         rrq;
+    logic [5:0]            gshq;
+
+    assign en2     = !out_valid || out_ready;
+    assign rd_fire = en2 && !hold && (scnt != '0);
+    assign spop    = rd_fire && (rb == nbeats - 16'd1);
 
     always_ff @(posedge clk) begin
         if (!rst_n) begin
+            swp       <= '0;
+            srp       <= '0;
+            scnt      <= '0;
+            drp       <= '0;
+            rb        <= '0;
             rv        <= 1'b0;
             yv        <= 1'b0;
             out_valid <= 1'b0;
-            rd_cnt    <= '0;
-        end else if (state != S_OUT) begin
-            rv        <= 1'b0;
-            yv        <= 1'b0;
-            out_valid <= 1'b0;
-            rd_cnt    <= '0;
-        end else if (out_valid && out_ready && out_last) begin
-            rv        <= 1'b0;
-            yv        <= 1'b0;
-            out_valid <= 1'b0;
-        end else if (en2) begin
-            rv        <= (rd_cnt != nbeats);
-            rlast     <= (rd_cnt == nbeats - 16'd1);
-            if (rd_cnt != nbeats) rd_cnt <= rd_cnt + 16'd1;
-            yv        <= rv;
-            ylast     <= rlast;
-            out_valid <= yv;
-            out_last  <= ylast;
+        end else begin
+            if (dv_v[NDV-1]) swp <= swp + 1'b1;
+            if (spop) srp <= srp + 1'b1;
+            scnt <= scnt + (DFW+1)'(dv_v[NDV-1]) - (DFW+1)'(spop);
+            if (rd_fire) begin
+                drp <= drp + 1'b1;
+                rb  <= spop ? 16'd0 : rb + 16'd1;
+            end
+            if (en2) begin
+                rv        <= rd_fire;
+                rlast     <= spop;
+                yv        <= rv;
+                ylast     <= rlast;
+                out_valid <= yv;
+                out_last  <= ylast;
+            end
         end
     end
 
     always_ff @(posedge clk) begin
         if (en2) begin
-            xq <= xbuf[rd_addr];
-            gq <= gbuf[rd_addr];
-            bq <= bbuf[rd_addr];
-            g2 <= gq;
-            b2 <= bq;
+            xq   <= dmem[drp];
+            gq   <= gbuf[rb[BW-1:0]];
+            bq   <= bbuf[rb[BW-1:0]];
+            s1q  <= sf_s1[srp];
+            rrq  <= sf_rr[srp];
+            gshq <= sf_g[srp];
+            g2   <= gq;
+            b2   <= bq;
         end
     end
 
     // y shift = 46 - g - 14 (2..32)
     logic [5:0] ysh;
-    assign ysh = 6'(vitaccel_num_pkg::LN_RECIP_SHIFT - vitaccel_num_pkg::LN_FRAC_BITS) - gsh;
+    assign ysh = 6'(vitaccel_num_pkg::LN_RECIP_SHIFT - vitaccel_num_pkg::LN_FRAC_BITS) - gshq;
 
     genvar l;
     generate
@@ -233,8 +391,8 @@ module vitaccel_layernorm
             logic [5:0]         osh;
             logic signed [30:0] cx;       // C * x: 17 x 16 bit
             assign cx   = $signed({1'b0, cfg_cols}) * $signed(xq[l*16 +: 16]);
-            assign num  = cx - 31'(s1);
-            assign prod = num * $signed({1'b0, rr});   // 31 x 18 bit
+            assign num  = cx - 31'(s1q);
+            assign prod = num * $signed({1'b0, rrq});   // 31 x 18 bit
             assign y    = 46'((prod + (49'sd1 <<< (ysh - 6'd1))) >>> ysh);
             always_ff @(posedge clk) begin
                 if (en2) ybus[l*46 +: 46] <= y;

@@ -11,8 +11,10 @@
 //   queues: for e = 0..E-1, tokens whose top-k holds e, in increasing token index, each with its gate weight
 //                 g[token][e] (moe.expert_queues; the weight feeds the MOE_COMBINE epilogue).
 // clear (one cycle) empties every queue and restarts the token count at 0 (start of a ROUTE instruction).
-// Queue read port: q_len = length of queue rd_expert (combinational); rd_token / rd_weight = entry rd_index of
+// Queue read ports: q_len = length of queue len_expert (combinational); rd_token / rd_weight = entry rd_index of
 // queue rd_expert one cycle after the address. busy = routing still in progress.
+// Throughput: a group takes E input beats, the softmax division, then E output beats, one per clock: each
+// writes all of its expert's new queue entries at once into LANES banks (entry i of a queue in bank i % LANES).
 module vitaccel_moe_router
 #(
     parameter int LANES       = 4,
@@ -33,9 +35,12 @@ module vitaccel_moe_router
     input  logic                 in_last,
     output logic                 busy,
     output logic                 err_overflow,    // more than MAX_EXPERTS beats in one group
+    input  logic [$clog2(MAX_EXPERTS)-1:0] len_expert,  // q_len = length of queue len_expert (combinational)
+    input  logic [$clog2(MAX_EXPERTS)-1:0] len_expert2, // q_len2: a second length port (the dispatcher's `cond`)
     input  logic [$clog2(MAX_EXPERTS)-1:0] rd_expert,
     input  logic [$clog2(MAX_TOKENS)-1:0]  rd_index,
     output logic [$clog2(MAX_TOKENS):0]    q_len,
+    output logic [$clog2(MAX_TOKENS):0]    q_len2,
     output logic [$clog2(MAX_TOKENS)-1:0]  rd_token,
     output logic [vitaccel_num_pkg::GATE_BITS-1:0]           rd_weight
 );
@@ -130,22 +135,35 @@ module vitaccel_moe_router
         if (take && in_last) hold_tok <= in_tok_valid;
     end
 
-    // ---------------- queue builder: one lane per cycle per softmax output beat ----------------
-    logic                 bld_active;
-    logic [LW:0]          bld_lane;
+    // ---------------- queue builder: one expert's entries per clock (LANES banks) ----------------
+    // Entry i of queue e lives in bank i % LANES, row (e, i / LANES). Each accepted softmax beat (expert e) is
+    // registered with the lanes whose top-k holds e; the next clock writes all of them at once: the selected lanes
+    // in increasing lane order take queue positions qlen[e], qlen[e] + 1, ..., which fall in distinct banks
+    // (bank b gets the lane of rank (b - qlen[e]) mod LANES). The softmax output is never stalled.
+    localparam int GB = vitaccel_num_pkg::GATE_BITS;
+    localparam int BB = $clog2(LANES);      // bank index bits (0 for LANES = 1)
+    localparam int RW = TW - BB;            // row bits within one queue (MAX_TOKENS >= LANES)
+    localparam int DW = TW + GB;            // entry: token index, gate weight
+    logic                 bld_v;            // write stage holds a beat
     logic [EW-1:0]        bld_e;
     logic [LANES-1:0]     bld_sel;
-    logic [LANES*vitaccel_num_pkg::GATE_BITS-1:0] bld_w;
+    logic [LANES*GB-1:0]  bld_w;
+    logic                 bld_last;
     logic [TW:0]          tok_base;   // token index of lane 0 of the group being enqueued
     logic [TW:0]          qlen [MAX_EXPERTS];
-    logic [TW+vitaccel_num_pkg::GATE_BITS-1:0] qmem [MAX_EXPERTS * MAX_TOKENS];
-    logic                 bld_last;
     logic                 grp_pending; // a group's input is complete and its queue entries are not all written
 
-    assign sm_out_ready = !bld_active;
+    assign sm_out_ready = 1'b1;
 
     logic [EW-1:0] bld_e_next;  // expert index of the next softmax output beat
     logic [LANES-1:0] sel_now;
+    logic [TW:0]      ql_cur;
+    logic [LW:0]      cnt;
+    logic [LW:0]      rank [LANES];
+    logic [LW:0]      rk   [LANES];   // rank served by bank b
+    logic [LW-1:0]    wlane [LANES];
+    logic [TW-1:0]    wpos  [LANES];
+    logic [LANES-1:0] wv;
     always_comb begin
         for (int k = 0; k < LANES; k++) begin
             sel_now[k] = 1'b0;
@@ -154,52 +172,70 @@ module vitaccel_moe_router
             end
             sel_now[k] = sel_now[k] && hold_tok[k];
         end
+        ql_cur = qlen[bld_e];
+        cnt = '0;
+        for (int ln = 0; ln < LANES; ln++) begin
+            rank[ln] = cnt;
+            cnt = cnt + (LW + 1)'(bld_sel[ln]);
+        end
+        for (int b = 0; b < LANES; b++) begin
+            rk[b]    = (LW + 1)'((32'(b) - 32'(ql_cur)) & 32'(LANES - 1));
+            wv[b]    = bld_v && (rk[b] < cnt);
+            wpos[b]  = TW'(32'(ql_cur) + 32'(rk[b]));
+            wlane[b] = '0;
+            for (int ln = 0; ln < LANES; ln++) begin
+                if (bld_sel[ln] && rank[ln] == rk[b]) wlane[b] = LW'(ln);
+            end
+        end
     end
 
     always_ff @(posedge clk) begin
         if (!rst_n || clear) begin
-            bld_active  <= 1'b0;
+            bld_v       <= 1'b0;
             bld_e_next  <= '0;
             tok_base    <= '0;
             grp_pending <= 1'b0;
             for (int e = 0; e < MAX_EXPERTS; e++) qlen[e] <= '0;
         end else begin
-            if (take && in_last) grp_pending <= 1'b1;
-            if (sm_out_valid && sm_out_ready) begin
-                bld_active <= 1'b1;
-                bld_lane   <= '0;
+            grp_pending <= (grp_pending && !(bld_v && bld_last)) || (take && in_last);
+            if (bld_v && bld_last) tok_base <= tok_base + (TW + 1)'(LANES);
+            if (bld_v) qlen[bld_e] <= ql_cur + (TW + 1)'(cnt);
+            bld_v <= sm_out_valid;
+            if (sm_out_valid) begin
                 bld_e      <= bld_e_next;
                 bld_sel    <= sel_now;
                 bld_w      <= sm_prob;
                 bld_last   <= sm_out_last;
                 bld_e_next <= sm_out_last ? '0 : bld_e_next + EW'(1);
-            end else if (bld_active) begin
-                if (bld_sel[bld_lane[LW-1:0]]) qlen[bld_e] <= qlen[bld_e] + (TW + 1)'(1);
-                if (bld_lane == (LW + 1)'(LANES - 1)) begin
-                    bld_active <= 1'b0;
-                    if (bld_last) begin
-                        tok_base    <= tok_base + (TW + 1)'(LANES);
-                        grp_pending <= 1'b0;
-                    end
-                end
-                bld_lane <= bld_lane + (LW + 1)'(1);
             end
         end
     end
 
-    logic [TW-1:0] tok_now;
-    assign tok_now = TW'(tok_base + (TW + 1)'(bld_lane));
-    logic [EW+TW-1:0] wr_addr, rd_addr;
-    assign wr_addr = {bld_e, qlen[bld_e][TW-1:0]};
-    assign rd_addr = {rd_expert, rd_index};
-    always_ff @(posedge clk) begin
-        if (bld_active && bld_sel[bld_lane[LW-1:0]]) begin
-            qmem[wr_addr] <= {tok_now, bld_w[bld_lane[LW-1:0]*vitaccel_num_pkg::GATE_BITS +: vitaccel_num_pkg::GATE_BITS]};
+    // banks: write port (builder), read port (rd_expert, rd_index) with one cycle latency
+    logic [EW+RW-1:0]   rd_row;
+    logic [LANES*DW-1:0] bank_q;
+    logic [LW-1:0]      rd_bank;
+    assign rd_row = {rd_expert, RW'(rd_index >> BB)};
+    genvar bk;
+    generate
+        for (bk = 0; bk < LANES; bk++) begin : g_bank
+            logic [DW-1:0] mem [MAX_EXPERTS << RW];
+            logic [DW-1:0] q;
+            always_ff @(posedge clk) begin
+                if (wv[bk]) begin
+                    mem[{bld_e, RW'(wpos[bk] >> BB)}] <= {TW'(tok_base + (TW + 1)'(wlane[bk])),
+                                                          bld_w[wlane[bk]*GB +: GB]};
+                end
+                q <= mem[rd_row];
+            end
+            assign bank_q[bk*DW +: DW] = q;
         end
-    end
+    endgenerate
     always_ff @(posedge clk) begin
-        {rd_token, rd_weight} <= qmem[rd_addr];
+        rd_bank <= LW'(32'(rd_index) & 32'(LANES - 1));
     end
-    assign q_len = qlen[rd_expert];
-    assign busy  = grp_pending || bld_active || sm_out_valid || !sm_in_ready;
+    assign {rd_token, rd_weight} = bank_q[rd_bank*DW +: DW];
+    assign q_len  = qlen[len_expert];
+    assign q_len2 = qlen[len_expert2];
+    assign busy  = grp_pending || bld_v || sm_out_valid || !sm_in_ready;
 endmodule

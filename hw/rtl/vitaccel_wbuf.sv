@@ -1,61 +1,41 @@
 // vitaccel_wbuf: the two weight-buffer halves (WBUF[0], WBUF[1], WBUF_BYTES each = AcceleratorConfig.
-// weight_buffer_bytes) and their EMPTY / FULL state (docs/isa.md section 4).
-//
-// State protocol (checked by the sequencer at dispatch, in program order): a LOAD to half h requires EMPTY
-// (else WBUF_STATE) and makes it FULL (`set_full` with `set_half`); an instruction reading h requires FULL
-// (else WBUF_STATE); an instruction with `release` makes it EMPTY (`clr_full` with `clr_half`). `full` is the
-// state; both halves are EMPTY after reset and at ap_start (`clear_all`).
-// Storage: WORD_W-bit words, byte offset o of half h is byte o % B of word (h, o / B); one write port with
-// byte enables (the LOAD DMA), one read port with one cycle of latency (the GEMM / LAYERNORM / ROUTE readers).
+// weight_buffer_bytes). Their EMPTY / FULL state (docs/isa.md section 4) is program-order state of the
+// dispatcher in vitaccel_top, not of the storage.
+// Storage: each half is a vitaccel_wmem of COLS / 16 banks, read and written as COLS-byte windows at 16-byte
+// aligned offsets: one write port with byte enables (the LOAD DMA), one read port with one cycle of latency
+// (GEMM B rows and records, LAYERNORM and ROUTE records): rd_data = bytes rd_addr .. rd_addr + COLS - 1.
 module vitaccel_wbuf #(
     parameter int WBUF_BYTES = 4096,
-    parameter int WORD_W     = 128,
-    localparam int B     = WORD_W / 8,
-    localparam int WORDS = (WBUF_BYTES + B - 1) / B,
-    localparam int AW    = (WORDS > 1) ? $clog2(WORDS) : 1
+    parameter int COLS       = 16
 ) (
     input  logic              clk,
-    input  logic              rst_n,
-    // state
-    input  logic              clear_all,
-    input  logic              set_full,
-    input  logic              set_half,
-    input  logic              clr_full,
-    input  logic              clr_half,
-    output logic [1:0]        full,
     // write port
     input  logic              wr_en,
     input  logic              wr_half,
-    input  logic [AW-1:0]     wr_addr,
-    input  logic [WORD_W-1:0] wr_data,
-    input  logic [B-1:0]      wr_be,
+    input  logic [31:0]       wr_addr,
+    input  logic [COLS*8-1:0] wr_data,
+    input  logic [COLS-1:0]   wr_be,
     // read port
     input  logic              rd_en,
     input  logic              rd_half,
-    input  logic [AW-1:0]     rd_addr,
-    output logic [WORD_W-1:0] rd_data
+    input  logic [31:0]       rd_addr,
+    output logic [COLS*8-1:0] rd_data
 );
-    logic [WORD_W-1:0] mem0 [WORDS];
-    logic [WORD_W-1:0] mem1 [WORDS];
+    localparam int NB = COLS / 16;
+    logic [COLS*8-1:0] rd0, rd1;
+    logic              rd_half_q;
+
+    vitaccel_wmem #(.BYTES(WBUF_BYTES), .NB(NB)) u_half0 (
+        .clk, .rd_en(rd_en && !rd_half), .rd_addr, .rd_data(rd0),
+        .wr_en(wr_en && !wr_half), .wr_addr, .wr_data, .wr_be
+    );
+    vitaccel_wmem #(.BYTES(WBUF_BYTES), .NB(NB)) u_half1 (
+        .clk, .rd_en(rd_en && rd_half), .rd_addr, .rd_data(rd1),
+        .wr_en(wr_en && wr_half), .wr_addr, .wr_data, .wr_be
+    );
 
     always_ff @(posedge clk) begin
-        if (!rst_n || clear_all) begin
-            full <= 2'b00;
-        end else begin
-            if (clr_full) full[clr_half] <= 1'b0;
-            if (set_full) full[set_half] <= 1'b1;
-        end
+        if (rd_en) rd_half_q <= rd_half;
     end
-
-    always_ff @(posedge clk) begin
-        if (wr_en) begin
-            for (int i = 0; i < B; i++) begin
-                if (wr_be[i]) begin
-                    if (wr_half) mem1[wr_addr][8*i +: 8] <= wr_data[8*i +: 8];
-                    else         mem0[wr_addr][8*i +: 8] <= wr_data[8*i +: 8];
-                end
-            end
-        end
-        if (rd_en) rd_data <= rd_half ? mem1[rd_addr] : mem0[rd_addr];
-    end
+    assign rd_data = rd_half_q ? rd1 : rd0;
 endmodule

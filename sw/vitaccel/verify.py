@@ -12,7 +12,9 @@ A backend class is constructed with the AcceleratorConfig and implements
 
 program = encoded instructions (program.bin), image = memory image (image.bin), inputs = the uint8 image
 (C, H, W); output = the OUTPUT region after END (bytes / uint8 array of header.output_bytes, or the int32 array),
-cycles = the backend's cycle count or None. A failing program raises vitaccel.errors.ProgramError (the ISA
+cycles = the backend's cycle count or None (rtlsim: the CYCLES register of the simulated RTL). `verify --json`
+adds "model_cycles" (vitaccel.perf's count, via the ISA simulator) for every backend but isa, whose "cycles" is
+that count. A failing program raises vitaccel.errors.ProgramError (the ISA
 simulator's SimError carries .code and .index, matching the STATUS / ERROR_PC registers).
 """
 
@@ -107,6 +109,11 @@ def verify_model(qm: Any, board: str, backend: str = "isa", tasks: list[int] | N
         rows, n = cp.manifest["output"]["shape"]
         ref = qm.forward(inputs, ti)["int32"]
         same, compared, maxdiff, cycles = True, 0, 0, None
+        model_cycles = None
+        if backend != "isa":  # the performance model's count for the first image (isa: "cycles" is that count)
+            from vitaccel.sim import IsaSimulator
+
+            model_cycles = IsaSimulator(cfg).run(cp.program, cp.image, inputs[0]).cycles
         for b in range(images):
             output, cyc = be.run(cp.program, cp.image, inputs[b])
             got = _as_int32(output, rows, n)
@@ -117,10 +124,13 @@ def verify_model(qm: Any, board: str, backend: str = "isa", tasks: list[int] | N
             cycles = cyc if cycles is None else cycles
         if log:
             log(f"{mc.name} / {mc.tasks[ti].name} on {cfg.board} [{backend}]: "
-                f"{'bit-exact' if same else 'MISMATCH'} ({compared} values, max |diff| {maxdiff}, cycles {cycles})")
+                f"{'bit-exact' if same else 'MISMATCH'} ({compared} values, max |diff| {maxdiff}, cycles {cycles}"
+                + (f", model cycles {model_cycles})" if model_cycles is not None else ")"))
         out.append({"backend": backend, "model": mc.name, "board": cfg.board, "task": mc.tasks[ti].name,
                     "bit_exact": same, "outputs_compared": compared, "max_abs_diff": maxdiff,
                     "cycles": None if cycles is None else int(cycles)})
+        if backend != "isa":
+            out[-1]["model_cycles"] = None if model_cycles is None else int(model_cycles)
     return out
 
 

@@ -1,7 +1,8 @@
 """`vitaccel bench`: the benchmark group. Subcommands live in the modules that own them and load lazily:
 
 numerics -> this module (vitaccel.bench.numerics), accuracy -> vitaccel.bench.accuracy:accuracy_cmd,
-perf -> vitaccel.perf.bench:perf_cmd, split -> vitaccel.distributed.bench:split_cmd.
+perf -> vitaccel.perf.bench:perf_cmd, split -> vitaccel.distributed.bench:split_cmd,
+rtlsim -> vitaccel.rtlgen.rtlsim.bench:rtlsim_cmd.
 With --json each prints {"results": [...]} on stdout; progress and logs go to stderr.
 """
 
@@ -18,6 +19,7 @@ BENCH_COMMANDS: dict[str, tuple[str, str]] = {
     "accuracy": ("vitaccel.bench.accuracy:accuracy_cmd", "Float vs int8 accuracy of the example models."),
     "perf": ("vitaccel.perf.bench:perf_cmd", "Golden-model and accelerator performance."),
     "split": ("vitaccel.distributed.bench:split_cmd", "Multi-board split benchmark."),
+    "rtlsim": ("vitaccel.rtlgen.rtlsim.bench:rtlsim_cmd", "Verilator harness of vitaccel_top: build time, clocks/s."),
 }
 
 

@@ -13,6 +13,9 @@ Derivation rules (defaults; every field can be overridden explicitly):
   activations (sizes rounded down to 1 KiB). Why: weights stream through the halves in column chunks, so a half only has to hold one
   64-column tile of the deepest layer (K = 768: 49 KB) and bigger halves only save DMA set-ups, whereas every
   live activation must fit on chip (vit-tiny needs 270 KB; the old 50/40/10 split left PYNQ-Z2 172 KB).
+  The activation buffer is capped at ACT_MAX_BYTES (1 MiB, three times the peak of the largest target model,
+  m3vit-tiny 336 KB): on big parts the fraction rule would give ZU9EG 1.8 MB and push BRAM past 70 % once the
+  datapath's own memories (score, B-operand, LayerNorm parameter buffers) are counted.
 - AXI: one master per HP port, port width from the board; DDR peak from the board.
 """
 
@@ -33,6 +36,7 @@ ONCHIP_FRACTION = 0.7
 WEIGHT_FRACTION, ACT_FRACTION, PARAM_FRACTION = 0.26, 0.70, 0.04  # WEIGHT_FRACTION covers both halves
 EXTRA_ROW_MIN_ROWS = 8  # add one token row (CLS) to arrays of at least this many power-of-two rows
 MAX_COLS = 64
+ACT_MAX_BYTES = 1 << 20  # cap of the derived activation buffer (see the module docstring)
 BUFFER_GRANULE = 1024  # 1 KiB: the HDL rounds each buffer up to whole RAM blocks itself
 
 
@@ -113,7 +117,7 @@ def default_fields(board: BoardConfig) -> dict[str, Any]:
         "axi_ports": board.hp_port_count,
         "ddr_peak_gbps": board.ddr_peak_gbps,
         "weight_buffer_bytes": _granule(budget * WEIGHT_FRACTION / 2),
-        "act_buffer_bytes": _granule(budget * ACT_FRACTION),
+        "act_buffer_bytes": min(_granule(budget * ACT_FRACTION), ACT_MAX_BYTES),
         "param_buffer_bytes": _granule(budget * PARAM_FRACTION),
     }
 

@@ -169,3 +169,4 @@ LN_RECIP_SHIFT = 46  # Rr = round(2^46 / isqrt(D_n)), isqrt(D_n) in [2^30, 2^31)
 LN_FRAC_BITS = 14  # y = (x - mean) / sqrt(var + eps) with LSB 2^-14
 LN_GAMMA_BITS = 16  # per-channel gamma multiplier: int16
 LN_BETA_BITS = 32  # per-channel beta offset: int32
+LN_MAX_CHANNELS = 4096  # C * S2 - S1^2 + eps stays below 2^LN_NORM_BITS for int16 inputs up to this many channels

@@ -25,6 +25,7 @@ from vitaccel.golden.fixedpoint import (
     LN_BETA_BITS,
     LN_FRAC_BITS,
     LN_GAMMA_BITS,
+    LN_MAX_CHANNELS,
     LN_NORM_BITS,
     LN_RECIP_SHIFT,
     MAX_SHIFT,
@@ -204,8 +205,9 @@ def layernorm_normalise(x: np.ndarray, eps: int) -> np.ndarray:
     lo, hi = int_range(RESIDUAL_BITS, True)
     if x.size and (x.min() < lo or x.max() > hi):
         raise InputError(f"layernorm: input codes in [{x.min()}, {x.max()}], expected int16")
-    if c > 4096:
-        raise FitError(f"layernorm: C = {c} channels, expected <= 4096 (D must stay below 2^{LN_NORM_BITS})")
+    if c > LN_MAX_CHANNELS:
+        raise FitError(f"layernorm: C = {c} channels, expected <= {LN_MAX_CHANNELS} (D must stay below "
+                       f"2^{LN_NORM_BITS})")
     s1 = x.sum(axis=-1)
     s2 = (x * x).sum(axis=-1)
     d = c * s2 - s1 * s1 + int(eps)

@@ -5,8 +5,10 @@ Generated text, deterministic; the HLS / RTL generators write it into build/ (ne
 
 from __future__ import annotations
 
+import numpy as np
+
 from vitaccel.isa import regmap, uarch
-from vitaccel.isa.image import HEADER_BYTES, IMAGE_MAGIC
+from vitaccel.isa.image import HEADER_BYTES, HEADER_FIELDS, IMAGE_MAGIC
 from vitaccel.isa.spec import (
     ACCEL_ID,
     ACT_ALIGN,
@@ -22,7 +24,10 @@ from vitaccel.isa.spec import (
     Opcode,
     Space,
     fields_of,
+    record_layout,
 )
+
+RECORD_KINDS = ("bias", "req", "gelu", "combine", "layernorm", "route")
 
 _ENUMS = (("OP", Opcode), ("EPI", Epilogue), ("SPACE", Space), ("BASE", DdrBase), ("BSRC", BSrc),
           ("ERR", regmap.ErrorCode))
@@ -43,6 +48,15 @@ def _constants(config=None) -> list[tuple[str, int, str]]:
         ("IMAGE_MAGIC", IMAGE_MAGIC, "memory-image header magic ('VTAI')"),
         ("IMAGE_HEADER_BYTES", HEADER_BYTES, ""),
     ]
+    for hname, off, size in HEADER_FIELDS:
+        out.append((f"HDR_{hname.upper()}_OFF", off, f"memory-image header: byte offset of {hname} ({size} bytes)"))
+    for kind in RECORD_KINDS:
+        # array i starts at align16(end of array i-1); its element count is n unless _FIXED gives it
+        for i, (f, f2) in enumerate(zip(record_layout(kind, 1), record_layout(kind, 2))):
+            key = f"REC_{kind.upper()}_{f.name.upper()}"
+            out.append((f"{key}_IDX", i, f"{kind} record: array position"))
+            out.append((f"{key}_ES", np.dtype(f.dtype).itemsize, "element bytes"))
+            out.append((f"{key}_FIXED", f.count if f.count == f2.count else 0, "element count (0: n)"))
     for prefix, en in _ENUMS:
         for m in en:
             out.append((f"{prefix}_{m.name}", int(m), ""))

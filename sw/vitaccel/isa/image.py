@@ -32,6 +32,14 @@ IMAGE_MAGIC = 0x49415456  # bytes b"VTAI" read as a little-endian u32
 HEADER_BYTES = 64
 _HDR = struct.Struct("<IHH" + "I" * 14)
 assert _HDR.size == 64
+# (name, byte offset, bytes) of every header field, in order (the hardware's header check reads these)
+_HDR_NAMES = ("magic", "isa_major", "isa_minor", "config_hash", "header_bytes", "image_bytes", "const_offset",
+              "const_bytes", "weights_offset", "weights_bytes", "input_bytes", "output_bytes", "instr_count",
+              "program_crc32", "axi_data_bits", "payload_crc32", "header_crc32")
+HEADER_FIELDS: tuple[tuple[str, int, int], ...] = tuple(
+    (name, struct.calcsize("<" + _HDR.format[1:1 + i]), struct.calcsize("<" + _HDR.format[1 + i]))
+    for i, name in enumerate(_HDR_NAMES))
+assert HEADER_FIELDS[-1][1] + HEADER_FIELDS[-1][2] == HEADER_BYTES
 
 
 @dataclass(frozen=True)
@@ -139,4 +147,4 @@ class ImageBuilder:
         return bytes(self.buf)
 
 
-__all__ = ["HEADER_BYTES", "IMAGE_MAGIC", "ImageBuilder", "ImageHeader", "align", "parse_header", "verify_payload"]
+__all__ = ["HEADER_BYTES", "HEADER_FIELDS", "IMAGE_MAGIC", "ImageBuilder", "ImageHeader", "align", "parse_header", "verify_payload"]

@@ -8,25 +8,43 @@ from __future__ import annotations
 
 import math
 
+from vitaccel.golden import fixedpoint as _fp
+
 DISPATCH_QUEUE_DEPTH = 8  # instruction FIFOs between the dispatcher and the DMA / compute engines
 FETCH_BURST_INSTRS = 16  # instructions per program-fetch burst (16 x 32 B = 512 B)
 ACT_WORD_COLS = 2  # ACT port width = ACT_WORD_COLS * array_cols bytes per clock (128 B for C = 64)
-GEMM_SETUP = 8  # decode + address generation before the first A-tile read
-ARRAY_PIPE = 4  # operand registers -> product registers -> accumulator -> output bank
-EPI_PIPE = 8  # bias, requant multiply (2), round/shift, saturate, GELU table / combine multiply, write
-LN_PIPE = 40  # isqrt (31-step non-restoring, pipelined) + reciprocal + first output
+GEMM_SETUP = 3  # GEMM: start, checks, first phase (the record shift scan / B preload add their own clocks)
+GEMM_PIPE = 11  # GEMM: first A-tile fill to first k-step (+ R clocks) and last row out of the epilogue to done
+GEMM_TABLE_LOAD = 18  # GELU8: the 256-entry table, 16 entries per clock, + 2
+SOFTMAX_TAIL = 22  # SOFTMAX: per column tile, pass-1 tail + reciprocal + pass-2 latency (+ M rows + transposes)
+LN_PIPE = 40  # LAYERNORM latency: record header, the row's statistics, isqrt + reciprocal pipeline, first output
+LN_PARAM_SETUP = 8  # LAYERNORM: record header reads and checks before gamma / beta stream in
 ROUTE_LANES = 16  # tokens routed in parallel (one softmax/top-k lane each, experts serial)
-ROUTE_PIPE = 16
+ROUTE_SETUP = 4  # ROUTE: decode + first logits window after the route record is read
+ROUTE_GROUP_TAIL = 23  # ROUTE: per group of ROUTE_LANES tokens, 2 E + this (gate softmax tail, reciprocal, queues)
 DMA_SETUP = 8  # descriptor decode, first address beat
 DDR_LATENCY_NS = 250.0  # first-data latency of the PS DDR controller seen from a PL HP port
 DDR_EFFICIENCY = 0.9  # sustained fraction of DDR peak for long sequential bursts (refresh, page misses)
 SKIP_CYCLES = 1  # a conditional instruction whose queue is empty retires in one cycle
+LN_MAX_COLS = _fp.LN_MAX_CHANNELS  # LAYERNORM channels the unit holds gamma / beta for (more: UNSUPPORTED)
 
 
 def vector_lanes(rows: int, cols: int) -> int:
     """Lanes of the epilogue / softmax / LayerNorm units: C for arrays of >= 8 rows; C / 4 below (a tile then
     drains in <= 4 R clocks, still hidden behind K >= 32, and small parts keep their DSPs for the array)."""
     return cols if rows >= 8 else max(cols // 4, 1)
+
+
+def act_word_bytes(cols: int) -> int:
+    """ACT port width in bytes per clock (W): ACT_WORD_COLS * array_cols."""
+    return ACT_WORD_COLS * cols
+
+
+def b_operand_fits(k: int, n: int, cols: int, max_tokens: int) -> bool:
+    """A GEMM with B in ACT first copies B (K rows of N bytes, each padded to whole W-byte words) into the
+    B-operand buffer, which holds max_tokens words of W bytes: K * ceil(N / W) <= max_tokens."""
+    w = act_word_bytes(cols)
+    return k * (-(-n // w)) <= max_tokens
 
 
 def ddr_latency_cycles(clock_mhz: float) -> int:
@@ -41,4 +59,5 @@ def dma_bytes_per_cycle(axi_ports: int, axi_data_bits: int, ddr_peak_gbps: float
 
 
 __all__ = [name for name in dir()
-           if name.isupper() or name in ("ddr_latency_cycles", "dma_bytes_per_cycle", "vector_lanes")]
+           if name.isupper() or name in ("act_word_bytes", "b_operand_fits", "ddr_latency_cycles",
+                                                   "dma_bytes_per_cycle", "vector_lanes")]

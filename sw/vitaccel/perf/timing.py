@@ -42,26 +42,67 @@ def dma_cycles(cfg: AcceleratorConfig, nbytes: int, rows: int = 1) -> int:
     return uarch.DMA_SETUP + uarch.ddr_latency_cycles(cfg.clock_mhz) + max(math.ceil(nbytes / bpc), rows)
 
 
-def gemm_cycles(cfg: AcceleratorConfig, m: int, n: int, k: int, epi: Epilogue, bsrc: int) -> int:
-    """Output-stationary R x C array; loop: for column tile (C outputs): for row tile (R rows): K steps."""
+def gemm_cycles(cfg: AcceleratorConfig, m: int, n: int, k: int, epi: Epilogue, bsrc: int, *, pimm: bool = False,
+                trans: bool = False, gather: bool = False) -> int:
+    """GEMM on vitaccel_gemm_seq: R x C array, output stationary, loop for column tile (C outputs) for row tile
+    (R rows) for k. m = rows after queue resolution.
+
+    Phases before the tiles: the queue copy (gather / MOE_COMBINE: one entry per clock), the record's shift check
+    (one C-byte weight-buffer window per clock), the GELU table, and for B in ACT the copy into the B-operand
+    buffer (K * ceil(N / W) ACT windows). Per tile max(K, R * beat, R * ceil(K / W), transposed writes): K k-steps,
+    the drain (one row per clock, two for int32), the A-tile fill (one W-byte ACT window per clock, overlapped),
+    for trans outputs one window per output column. Per column tile the record's bias / mult / shift windows
+    (7, or 4 for ACC32's bias) share the weight-buffer port with B. SOFTMAX adds per column tile the second pass
+    (M rows, then the P transposes: ceil(M / W) windows per column), overlapped with the next tile's k-steps."""
     r, c = cfg.array_rows, cfg.array_cols
     if m == 0:
         return uarch.SKIP_CYCLES
-    word = uarch.ACT_WORD_COLS * c  # ACT bytes per clock
+    w = uarch.act_word_bytes(c)
     mt, nt = _cdiv(m, r), _cdiv(n, c)
-    lanes = uarch.vector_lanes(r, c)
-    beat = (2 if epi in (Epilogue.RESADD, Epilogue.MOE_COMBINE, Epilogue.ACC32) else 1) * _cdiv(c, lanes)
-    a_tile = r * _cdiv(k, word)  # filling the A-tile buffer (R rows of K bytes), overlapped with the last tile
-    t_tile = max(k, r * beat, a_tile)
-    preload = k * _cdiv(n, word) if bsrc == BSrc.ACT else 0  # B from ACT copied into the B-operand buffer
-    per_col = mt * t_tile
-    sm_tail = 0
-    if epi == Epilogue.SOFTMAX:
-        sm_rows = m * _cdiv(c, lanes)  # pass 2 (normalise, one row of C per clock) overlaps the next column tile
-        per_col = max(per_col, sm_rows)
-        sm_tail = sm_rows
-    return (uarch.GEMM_SETUP + preload + a_tile + nt * per_col + uarch.ARRAY_PIPE + r * beat + uarch.EPI_PIPE
-            + sm_tail)
+    softmax = epi == Epilogue.SOFTMAX
+    size = {Epilogue.ACC32: 4, Epilogue.RESADD: 2, Epilogue.MOE_COMBINE: 2}.get(epi, 1)
+    transposed = trans and not softmax
+    beat = 2 if epi == Epilogue.ACC32 and not transposed else 1
+    has_rec = not pimm
+    has_shift = has_rec and epi != Epilogue.ACC32
+    setup = (uarch.GEMM_SETUP
+             + (m + 3 if gather or epi == Epilogue.MOE_COMBINE else 0)
+             + (_cdiv(n, c) + 1 if has_shift else 0)
+             + (uarch.GEMM_TABLE_LOAD if epi == Epilogue.GELU8 else 0)
+             + (k * _cdiv(n, w) + 1 if bsrc == BSrc.ACT else 0))
+    t_tile = max(k, r * beat, r * _cdiv(k, w),
+                 r + min(c, n) * _cdiv(15 + r * size, w) if transposed else 0)
+    params = ((4 if epi == Epilogue.ACC32 else 7) if has_rec and bsrc == BSrc.WBUF else 0)
+    total = setup + r + nt * mt * t_tile + nt * params + r * beat + uarch.GEMM_PIPE
+    if softmax:
+        s2 = m + uarch.SOFTMAX_TAIL + _cdiv(m, w) * min(c, n)
+        total += max(s2, nt * max(0, s2 - 2 * t_tile))
+    return total
+
+
+def layernorm_cycles(cfg: AcceleratorConfig, rows: int, cols: int) -> int:
+    """LAYERNORM (vitaccel_ln_seq): L = vector_lanes int16 per clock, P = ceil(cols / L) beats per row, rows back
+    to back through a pipelined statistics path (isqrt + reciprocal: LN_PIPE clocks of latency, one row per
+    clock). The gamma / beta arrays stream from the weight buffer (COLS bytes per clock: COLS/2 gammas or COLS/4
+    betas) while the first row is read; they only show for very wide rows (cols > 384 on a 64-column array)."""
+    lanes = uarch.vector_lanes(cfg.array_rows, cfg.array_cols)
+    p = _cdiv(cols, lanes)
+    gc, bc = min(lanes, cfg.array_cols // 2), min(lanes, cfg.array_cols // 4)
+    head = max(p + uarch.LN_PIPE - 1, _cdiv(cols, gc) + _cdiv(cols, bc) + uarch.LN_PARAM_SETUP)
+    return rows * p + head
+
+
+def route_cycles(cfg: AcceleratorConfig, tokens: int, experts: int) -> int:
+    """ROUTE (vitaccel_route_seq): read the route record (mult, shift: COLS-byte windows), then groups of
+    ROUTE_LANES tokens: a token's E int32 logits are ceil(4E / W) ACT windows (read ahead while the previous group
+    routes); per group E router beats, the gate softmax's tail and reciprocal, then E output beats that write the
+    queues: 2 E + ROUTE_GROUP_TAIL clocks. top-k costs nothing extra (a streaming insertion per beat)."""
+    c = cfg.array_cols
+    nw = _cdiv(4 * experts, uarch.act_word_bytes(c))
+    rec = _cdiv(2 * experts, c) + _cdiv(experts, c)
+    groups = [min(uarch.ROUTE_LANES, tokens - g) for g in range(0, tokens, uarch.ROUTE_LANES)]
+    body = sum(max(experts + n * nw + 1, 2 * experts + uarch.ROUTE_GROUP_TAIL) for n in groups[1:])
+    return rec + uarch.ROUTE_SETUP + groups[0] * nw + body + 2 * experts + uarch.ROUTE_GROUP_TAIL
 
 
 def instr_cost(ins: Instruction, m_eff: int | None, cfg: AcceleratorConfig, skipped: bool = False) -> Cost:
@@ -75,23 +116,28 @@ def instr_cost(ins: Instruction, m_eff: int | None, cfg: AcceleratorConfig, skip
         return Cost(eng, dma_cycles(cfg, nbytes, ins.get("rows")), dma_bytes=nbytes)
     if skipped:
         return Cost("exec", uarch.SKIP_CYCLES)
-    if op == Opcode.STORE:
-        nbytes = ins.get("row_bytes") * max(ins.get("rows"), 1)
-        return Cost("sdma", dma_cycles(cfg, nbytes, ins.get("rows")), dma_bytes=nbytes)
-    if op == Opcode.IM2COL:
-        nbytes = ins.get("chans") * ins.get("height") * ins.get("width")
-        return Cost("xdma", dma_cycles(cfg, nbytes, 1), dma_bytes=nbytes)
+    beat = cfg.axi_data_bits // 8
+    if op == Opcode.STORE:  # one write port: one beat per clock, whole beats per row
+        rows = max(ins.get("rows"), 1)
+        nbytes = ins.get("row_bytes") * rows
+        cyc = uarch.DMA_SETUP + uarch.ddr_latency_cycles(cfg.clock_mhz) + rows * _cdiv(ins.get("row_bytes"), beat)
+        return Cost("sdma", cyc, dma_bytes=nbytes)
+    if op == Opcode.IM2COL:  # image rows stream in on one port; one patch-row segment (<= 16 B) written per clock
+        c, h, w, p = ins.get("chans"), ins.get("height"), ins.get("width"), ins.get("patch")
+        nbytes = c * h * w
+        segments = c * h * (w // max(p, 1)) * _cdiv(p, 16)
+        cyc = uarch.DMA_SETUP + uarch.ddr_latency_cycles(cfg.clock_mhz) + max(segments, _cdiv(nbytes, beat))
+        return Cost("xdma", cyc, dma_bytes=nbytes)
     if op == Opcode.LAYERNORM:
-        per_row = _cdiv(ins.get("cols"), uarch.vector_lanes(cfg.array_rows, cfg.array_cols))
-        return Cost("exec", uarch.GEMM_SETUP + (ins.get("rows") + 1) * per_row + uarch.LN_PIPE)
+        return Cost("exec", layernorm_cycles(cfg, ins.get("rows"), ins.get("cols")))
     if op == Opcode.ROUTE:
-        t, e, k = ins.get("tokens"), ins.get("experts"), ins.get("topk")
-        return Cost("exec", uarch.GEMM_SETUP + _cdiv(t, uarch.ROUTE_LANES) * (e + k) + uarch.ROUTE_PIPE + e)
+        return Cost("exec", route_cycles(cfg, ins.get("tokens"), ins.get("experts")))
     if op == Opcode.GEMM:
         m = ins.get("m") if m_eff is None else m_eff
         n, k = ins.get("n"), ins.get("k")
         epi = Epilogue(ins.get("epi"))
-        cyc = gemm_cycles(cfg, m, n, k, epi, ins.get("bsrc"))
+        cyc = gemm_cycles(cfg, m, n, k, epi, ins.get("bsrc"), pimm=bool(ins.get("pimm")),
+                          trans=bool(ins.get("trans")), gather=bool(ins.get("gather")))
         slots = _cdiv(m, cfg.array_rows) * cfg.array_rows * _cdiv(n, cfg.array_cols) * cfg.array_cols * k
         return Cost("exec", cyc, macs=m * n * k, slots=slots)
     return Cost("ctrl", 1)
@@ -304,5 +350,15 @@ def resolve_static(instrs: list[Instruction], queue_lengths: list[list[int]] | N
     return recs
 
 
-__all__ = ["Cost", "Timing", "balanced_queues", "dma_cycles", "gemm_cycles", "instr_cost", "resolve_static",
-           "schedule"]
+__all__ = [
+    "Cost",
+    "Timing",
+    "balanced_queues",
+    "dma_cycles",
+    "gemm_cycles",
+    "instr_cost",
+    "layernorm_cycles",
+    "resolve_static",
+    "route_cycles",
+    "schedule",
+]

@@ -105,13 +105,37 @@ TOP_PARAM_SOURCES = {
     "COLS": "array_cols",
     "PACK": "macs_per_dsp",
     "MAX_TOKENS": "max_tokens",
+    "MAX_EXPERTS": "max_experts",
 }
+
+# hw/rtl files of vitaccel_top in compile order (after the generated packages). The one list every flow uses:
+# the cocotb system tests, the Verilator harness (vitaccel.rtlgen.rtlsim), the Vivado project and lint.
+TOP_SOURCES = (
+    "vitaccel_ctrl.sv", "vitaccel_axi_rd.sv", "vitaccel_axi_rd_arb.sv", "vitaccel_axi_wr.sv", "vitaccel_wmem.sv", "vitaccel_wbuf.sv",
+    "vitaccel_dma_stream.sv", "vitaccel_dma.sv", "vitaccel_mac_array.sv", "vitaccel_epilogue.sv", "vitaccel_gemm_core.sv",
+    "vitaccel_softmax.sv", "vitaccel_gemm_seq.sv", "vitaccel_layernorm.sv", "vitaccel_ln_seq.sv",
+    "vitaccel_moe_router.sv", "vitaccel_route_seq.sv", "vitaccel_top.sv",
+)
+
+
+def top_sources() -> list[str]:
+    """hw/rtl file names of vitaccel_top, in compile order (see TOP_SOURCES)."""
+    return list(TOP_SOURCES)
 
 
 def top_parameters(config, addr_w: int = 64) -> dict[str, object]:
     """The parameters of `vitaccel_top` for an AcceleratorConfig: config hash (checked against the image header),
     AXI data width, ACT buffer bytes, the bytes of ONE weight-buffer half, the MAC array shape and DSP packing,
-    max_tokens; `addr_w` is the AXI address width (64 in the block design, 40 in the test benches)."""
+    max_tokens, max_experts; `addr_w` is the AXI address width (64 in the block design, 40 in the test benches).
+
+    The RTL reads ACT and the weight buffer as windows of 16-byte banks: array_cols must be a power of two >= 16
+    (every board's derived configuration has 64). ConfigError otherwise."""
+    cols = int(config.array_cols)
+    if cols < 16 or cols & (cols - 1):
+        from vitaccel.errors import ConfigError
+
+        raise ConfigError(f"array_cols = {cols}: the RTL needs a power of two >= 16 (ACT / weight-buffer windows "
+                          "are whole 16-byte banks)")
     return {
         "CONFIG_HASH": f"32'h{config.config_hash():08x}",
         "DATA_W": int(config.axi_data_bits),
@@ -122,4 +146,6 @@ def top_parameters(config, addr_w: int = 64) -> dict[str, object]:
         "COLS": int(config.array_cols),
         "PACK": int(config.macs_per_dsp),
         "MAX_TOKENS": int(config.max_tokens),
+        "MAX_EXPERTS": int(config.max_experts),
     }
+

@@ -42,7 +42,7 @@ from vitaccel.golden.ops import (
     residual_add,
 )
 from vitaccel.golden.softmax import SoftmaxParams, scores_to_z, softmax_z
-from vitaccel.isa import BSrc, DdrBase, Epilogue, ErrorCode, Instruction, Opcode, Space
+from vitaccel.isa import BSrc, DdrBase, Epilogue, ErrorCode, Instruction, Opcode, Space, uarch
 from vitaccel.isa.image import parse_header
 
 INT64 = np.int64
@@ -351,6 +351,9 @@ class IsaSimulator:
 
     def _layernorm(self, pc: int, ins: Instruction) -> None:
         rows, cols = ins.get("rows"), ins.get("cols")
+        if cols > uarch.LN_MAX_COLS:
+            raise self._err(ErrorCode.UNSUPPORTED, pc, f"LAYERNORM over {cols} channels exceeds the unit's "
+                                                       f"{uarch.LN_MAX_COLS}")
         x = self._act_tensor(pc, "LAYERNORM source", ins.get("src"), rows, cols, ins.get("src_pitch"), "<i2")
         r = self._record(pc, ins, "layernorm", cols)
         p = LayerNormParams(gamma_mult=r["gamma"], beta=r["beta"], out_shift=int(r["out_shift"][0]),
@@ -420,6 +423,10 @@ class IsaSimulator:
             b = isa.unpack_b_tiles(buf[ins.get("b"):ins.get("b") + nbytes], k, n, self.cols)
         else:
             b = self._act_tensor(pc, "GEMM operand B", ins.get("b"), k, n, ins.get("b_pitch"), "i1")
+            if not uarch.b_operand_fits(k, n, self.cols, self.cfg.max_tokens):
+                raise self._err(ErrorCode.UNSUPPORTED, pc, f"B from ACT ({k} x {n}) exceeds the B-operand buffer "
+                                                           f"({self.cfg.max_tokens} words of "
+                                                           f"{uarch.act_word_bytes(self.cols)} bytes)")
         rec = None
         if not pimm:
             rec = self._record(pc, ins, isa.EPI_RECORD[epi], n)
