@@ -1,15 +1,17 @@
 """cocotb testbench: vitaccel_dma alone (through the per-port wrapper of test_dma.py) against the ISA simulator.
 
 Models: ACT (W-byte read windows the cycle after act_rd_en, COLS-byte write windows with byte enables), the two
-weight-buffer halves, and one DDR memory (NPORTS cocotbext-axi AxiRamRead + one AxiRamWrite sharing it) holding
+weight-buffer halves, and one DDR memory (NPORTS cocotbext-axi AxiRamRead + NPORTS AxiRamWrite sharing it) holding
 the IMAGE / INPUT / OUTPUT regions at random (also unaligned) base addresses, with guard bytes around OUTPUT.
 Random LOAD (ACT / WBUF, aligned = stream path and unaligned = realigner path, strided / contiguous), STORE
 (any DDR phase / stride) and IM2COL (P up to 20) instructions, plus corrupted ones; for each: chk_code equals
 the error of vitaccel.sim.IsaSimulator._load / _store / _im2col on the same state (or ERR_NONE), and after
-execution ACT, both halves and OUTPUT (+ guards) equal the simulator's. Random stalls on every AXI channel.
+execution ACT, both halves and OUTPUT (+ guards) equal the simulator's, and a STORE wrote every byte of its rows
+exactly once (per-byte write counts over all write ports) and nothing else. Random stalls on every AXI channel.
 The cycles start -> done of every instruction are logged (CYCLES lines); dma_timing runs fixed shapes without
-stalls (TIMING lines, for the closed-form cycle counts); dma_axi_error injects SLVERR read responses (axi_err
-with done, no hang, the other bytes still moved, cleared by the next instruction).
+stalls (TIMING lines, for the closed-form cycle counts; STORE lines also give bytes / clock and the write ports
+used); dma_axi_error injects SLVERR read and write responses (axi_err with done, no hang, the other bytes still
+moved, cleared by the next instruction).
 """
 
 from __future__ import annotations
@@ -45,6 +47,20 @@ class ErrRam(AxiRamRead):
         return await super()._read(address, length)
 
 
+class WRam(AxiRamWrite):
+    """AxiRamWrite counting the writes of every byte (counts, shared by all ports) and answering SLVERR (nothing
+    written) for the bytes in [err_lo, err_hi)."""
+
+    err_lo = err_hi = 0
+    counts: np.ndarray
+
+    async def _write(self, address: int, data: bytes) -> None:
+        if self.err_lo < address + len(data) and address < self.err_hi:
+            raise ValueError("injected error")
+        self.counts[address:address + len(data)] += 1
+        await super()._write(address, data)
+
+
 class Env:
     def __init__(self, dut: Any, gen: np.random.Generator, c: dict):
         self.dut, self.gen = dut, gen
@@ -62,15 +78,21 @@ class Env:
             rams.append(ErrRam(AxiReadBus.from_prefix(dut, f"m{p}_axi"), dut.clk, dut.rst_n,
                                    reset_active_level=False, size=DDR_SIZE, mem=mem))
         self.rams = rams
-        self.wram = AxiRamWrite(AxiWriteBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst_n, reset_active_level=False,
-                                size=DDR_SIZE, mem=rams[0].mem)
+        self.counts = np.zeros(DDR_SIZE, dtype=np.int32)
+        self.wrams: list[WRam] = []
+        for p in range(self.nports):
+            wr = WRam(AxiWriteBus.from_prefix(dut, f"m{p}_axi"), dut.clk, dut.rst_n, reset_active_level=False,
+                      size=DDR_SIZE, mem=rams[0].mem)
+            wr.counts = self.counts
+            self.wrams.append(wr)
+        self.aw_ports: set[int] = set()
         self.act = np.zeros(self.act_bytes, dtype=np.uint8)
         self.wbuf = [np.zeros(self.wb_bytes, dtype=np.uint8) for _ in range(2)]
         self.clock = 0
 
     def stalls(self, p: float) -> None:
         chans = [ch for r in self.rams for ch in (r.ar_channel, r.r_channel)]
-        chans += [self.wram.aw_channel, self.wram.w_channel, self.wram.b_channel]
+        chans += [ch for r in self.wrams for ch in (r.aw_channel, r.w_channel, r.b_channel)]
         for ch in chans:
             ch.set_pause_generator(itertools.cycle([bool(x) for x in self.gen.random(int(self.gen.integers(50, 100)))
                                                     < p]))
@@ -91,6 +113,9 @@ class Env:
                 dut.act_rd_data.value = int.from_bytes(win.tobytes(), "little")
             await ReadOnly()
             pend = None
+            for p in range(self.nports):
+                if int(getattr(dut, f"m{p}_axi_awvalid").value) and int(getattr(dut, f"m{p}_axi_awready").value):
+                    self.aw_ports.add(p)
             if int(dut.act_rd_en.value):
                 pend = val(dut.act_rd_addr)
                 assert pend % 16 == 0, f"ACT read at {pend:#x} not 16-byte aligned"
@@ -242,10 +267,14 @@ class Case:
 
 
 async def execute(env: Env, case: Case, sim: IsaSimulator, ins: isa.Instruction, loaded: list[bool],
-                  stats: list[tuple[str, int, int, int, int]], axi_err: int = 0) -> ErrorCode:
-    """Check chk_code against the simulator; run the instruction when it passes; compare the memories."""
+                  stats: list[tuple[str, int, int, int, int]], axi_err: int = 0,
+                  fail: tuple[int, int] | None = None) -> ErrorCode:
+    """Check chk_code against the simulator; run the instruction when it passes; compare the memories. fail: a
+    DDR byte range (whole beats) whose writes answer SLVERR, so it keeps its old bytes."""
     dut = env.dut
     sim.loaded = list(loaded)
+    oa = case.addr[DdrBase.OUTPUT]
+    old = sim.ddr[DdrBase.OUTPUT].copy()
     try:
         if ins.op == isa.Opcode.LOAD:
             sim._load(0, ins)
@@ -256,6 +285,8 @@ async def execute(env: Env, case: Case, sim: IsaSimulator, ins: isa.Instruction,
         code = ErrorCode.NONE
     except SimError as exc:
         code = exc.code
+    if fail is not None:
+        sim.ddr[DdrBase.OUTPUT][fail[0] - oa:fail[1] - oa] = old[fail[0] - oa:fail[1] - oa]
     await FallingEdge(dut.clk)
     dut.instr.value = int.from_bytes(isa.encode(ins), "little")
     dut.wbuf_full.value = int(loaded[0]) | int(loaded[1]) << 1
@@ -266,6 +297,8 @@ async def execute(env: Env, case: Case, sim: IsaSimulator, ins: isa.Instruction,
     if code != ErrorCode.NONE:
         return code
     await FallingEdge(dut.clk)
+    env.counts[:] = 0
+    env.aw_ports.clear()
     dut.start.value = 1
     t0 = env.clock
     await FallingEdge(dut.clk)
@@ -291,13 +324,22 @@ async def execute(env: Env, case: Case, sim: IsaSimulator, ins: isa.Instruction,
     for h in range(2):
         bad = np.flatnonzero(env.wbuf[h] != sim.wbuf[h])
         assert bad.size == 0, f"{what}: WBUF[{h}] differs at {bad.size} bytes, first {bad[0]:#x}"
-    oa = case.addr[DdrBase.OUTPUT]
     out = np.frombuffer(env.rams[0].read(oa - GUARD, case.output_bytes + 2 * GUARD), dtype=np.uint8)
     bad = np.flatnonzero(out[GUARD:GUARD + case.output_bytes] != sim.ddr[DdrBase.OUTPUT])
     assert bad.size == 0, f"{what}: OUTPUT differs at {bad.size} bytes: {bad[:12]} got {out[GUARD + bad[:12]]} " \
                           f"expected {sim.ddr[DdrBase.OUTPUT][bad[:12]]}"
     assert (out[:GUARD] == case.guard[:GUARD]).all() and (out[GUARD + case.output_bytes:] == case.guard[GUARD:]).all(), \
         f"{what}: guard bytes around OUTPUT overwritten"
+    if ins.op == isa.Opcode.STORE:
+        exp = np.zeros(DDR_SIZE, dtype=np.int32)
+        for r in range(ins.get("rows")):
+            a = oa + ins.get("ddr_off") + r * ins.get("dst_stride")
+            exp[a:a + ins.get("row_bytes")] += 1
+        if fail is not None:
+            exp[fail[0]:fail[1]] = 0
+        bad = np.flatnonzero(env.counts != exp)
+        assert bad.size == 0, f"{what}: {bad.size} bytes written a wrong number of times, first {bad[0]:#x}: " \
+                              f"{env.counts[bad[0]]} (expected {exp[bad[0]]})"
     if ins.op == isa.Opcode.IM2COL:
         c, h, w, p = (ins.get(k) for k in ("chans", "height", "width", "patch"))
         nb, rows = c * h * w, (h // p) * (w // p)
@@ -372,7 +414,7 @@ async def dma_timing(dut):
     cocotb.start_soon(env.memories())
     lat: list[int] = []
     cocotb.start_soon(ar_to_r(env, lat))
-    case = Case(env, gen, aligned=True, sizes=(0x7000 - 64, 4096, 4096))
+    case = Case(env, gen, aligned=True, sizes=(0x7000 - 64, 4096, max(4096, min(env.act_bytes, 16384))))
     await FallingEdge(dut.clk)
     dut.image_bytes.value, dut.input_bytes.value = case.image_bytes, case.input_bytes
     dut.output_bytes.value = case.output_bytes
@@ -396,6 +438,10 @@ async def dma_timing(dut):
                        src_stride=100, dst_pitch=64),
               isa.make("STORE", ddr_base=DdrBase.OUTPUT, ddr_off=0, src=0, row_bytes=min(1024, case.output_bytes),
                        rows=1),
+              isa.make("STORE", ddr_base=DdrBase.OUTPUT, ddr_off=0, src=0, row_bytes=min(act, case.output_bytes),
+                       rows=1),
+              isa.make("STORE", ddr_base=DdrBase.OUTPUT, ddr_off=7, src=0,
+                       row_bytes=min(act, case.output_bytes) - 64, rows=1),
               isa.make("STORE", ddr_base=DdrBase.OUTPUT, ddr_off=7, src=0, row_bytes=64, rows=8, src_pitch=64,
                        dst_stride=96),
               isa.make("STORE", ddr_base=DdrBase.OUTPUT, ddr_off=0, src=0, row_bytes=48, rows=16, src_pitch=64,
@@ -410,7 +456,12 @@ async def dma_timing(dut):
     for ins in shapes:
         code = await execute(env, case, sim, ins, [False, False], stats)
         assert code == ErrorCode.NONE, f"{isa.disassemble_one(ins)}: {code.name}"
-        dut._log.info("TIMING %s: %d cycles", isa.disassemble_one(ins), stats[-1][3])
+        if ins.op == isa.Opcode.STORE:
+            nbs = ins.get("row_bytes") * ins.get("rows")
+            dut._log.info("TIMING %s: %d cycles, %.2f bytes/clock, write ports used %s", isa.disassemble_one(ins),
+                          stats[-1][3], nbs / stats[-1][3], sorted(env.aw_ports))
+        else:
+            dut._log.info("TIMING %s: %d cycles", isa.disassemble_one(ins), stats[-1][3])
     dut._log.info("TIMING test memory latency (port 0 AR -> first R): %s clocks", lat)
 
 
@@ -451,3 +502,15 @@ async def dma_axi_error(dut):
         ins = isa.make("LOAD", ddr_base=DdrBase.IMAGE, space=Space.ACT, ddr_off=off, dst=0, row_bytes=1024, rows=1)
         await execute(env, case, sim, ins, [False, False], stats, axi_err=0)
         dut._log.info("%s: SLVERR reported with done, no hang, cleared by the next LOAD", what)
+    # write side: SLVERR on 64 bytes of a STORE (those bytes stay unwritten in the model, the rest is written)
+    oa = case.addr[DdrBase.OUTPUT]
+    for off, what in ((0, "aligned"), (5, "unaligned")):
+        lo = oa + 1024
+        for wr in env.wrams:
+            wr.err_lo, wr.err_hi = lo, lo + 64
+        ins = isa.make("STORE", ddr_base=DdrBase.OUTPUT, ddr_off=off, src=0, row_bytes=2048, rows=1)
+        await execute(env, case, sim, ins, [False, False], stats, axi_err=1, fail=(lo, lo + 64))
+        for wr in env.wrams:
+            wr.err_lo = wr.err_hi = 0
+        await execute(env, case, sim, ins, [False, False], stats, axi_err=0)
+        dut._log.info("STORE %s: SLVERR reported with done, no hang, cleared by the next STORE", what)

@@ -71,9 +71,18 @@ def cycle_formula(cfg: Any, ins: Any, m: int) -> int:
     par = (4 if epi == Epilogue.ACC32 else 7) if has_rec and ins.get("bsrc") == BSrc.WBUF else 0
     body = r + 1 + nt * mt * t_tile + nt * par
     tail = r * beat + 10
-    if epi == Epilogue.SOFTMAX:  # divider + pass 2 + P transposer, partly hidden behind the next column tile
-        sm = m + 22 + cd(m, w) * min(c, n)
-        body += max(sm, nt * max(0, sm - 2 * t_tile))
+    if epi == Epilogue.SOFTMAX:
+        # ping-pong softmax instances + double-buffered P transposer: pass 2 of column tile ct is hidden behind
+        # the k-steps of ct + 1. After the last score row (row (m - 1) % r of the last row tile) + divider and
+        # pipeline (33): either the last tile's tail shows (its M pass-2 rows in W-row chunks, each emitted as nl
+        # windows while the next chunk fills, then the last chunk's nl windows; nl = columns of the last column
+        # tile) or, when the P windows (cm per output column) outrun the k-steps (cm * COLS > mt * t_tile), the
+        # chain of all cm * n P windows from the first tile's first chunk on
+        cm, nl = cd(m, w), n - (nt - 1) * c
+        rem = m - w * (cm - 1)
+        last = w * (cm - 1) + max(rem, nl if cm > 1 else 0) + nl
+        chain = min(m, w) + cm * n - (nt - 1) * mt * t_tile
+        tail = (m - 1) % r + 33 + max(last, chain)
     return setup + body + tail
 
 
@@ -286,7 +295,8 @@ class Gen:
             f["m"] = max(1, f["m"] // 3)
             f["qrows"] = 1
         elif kind == 8:
-            f[str(g.choice(["a", "dst", "b", "a_pitch", "dst_pitch", "b_pitch"]))] += int(g.choice([4, 8]))
+            key = str(g.choice(["a", "dst", "b", "a_pitch", "dst_pitch", "b_pitch"]))
+            f[key] = f.get(key, 0) + int(g.choice([4, 8]))  # b_pitch is absent when bsrc = WBUF
         elif kind == 9:
             f[str(g.choice(["a", "dst", "b"]))] = self.cfg.act_buffer_bytes + 16 * int(g.integers(0, 4))
         elif kind == 10:

@@ -41,8 +41,9 @@ def test_gemm_seq_rows3(sim, request):
 @pytest.mark.slow
 def test_gemm_seq_m3vit_shapes(request):
     """zcu102 array (33 x 64): m3vit-like shapes, cycles vs docs/isa.md §7 gemm_cycles (printed in the log)."""
-    shapes = [[129, 192, 192], [129, 192, 192], [129, 576, 192], [129, 192, 576], [129, 129, 64], [129, 64, 129]]
-    epis = ["REQ8", "RESADD", "GELU8", "RESADD", "SOFTMAX", "REQ8"]
+    shapes = [[129, 192, 192], [129, 192, 192], [129, 576, 192], [129, 192, 576], [129, 129, 64], [129, 64, 129],
+              [129, 192, 64], [256, 80, 32], [40, 200, 64]]
+    epis = ["REQ8", "RESADD", "GELU8", "RESADD", "SOFTMAX", "REQ8", "SOFTMAX", "SOFTMAX", "SOFTMAX"]
     run(_block(ROWS=33, COLS=64, ACT_BYTES=262144, WBUF_BYTES=262144, MAX_TOKENS=256), "verilator",
         "tb_gemm_seq", {"n_random": 0, "p_err": 0.0, "shapes": shapes, "shape_epis": epis}, seed=1,
         record=request)

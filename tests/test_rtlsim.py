@@ -368,10 +368,9 @@ def test_bench_rtlsim_json(backend: Any, capsys: Any) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="vitaccel_top does not execute LAYERNORM / ROUTE / the other GEMM forms yet "
-                                       "(UNSUPPORTED): flips when it runs whole models")
 def test_verify_rtlsim_whole_model(capsys: Any) -> None:
-    """`vitaccel verify --backend rtlsim` on m3vit-micro (full zcu102 array: the build takes minutes)."""
+    """`vitaccel verify --backend rtlsim` on m3vit-micro (full zcu102 array: the build takes minutes): bit-exact on
+    both tasks, and the RTL's CYCLES within 10 % of the performance model on the executed instructions."""
     import json
 
     from vitaccel.cli import main
@@ -380,3 +379,4 @@ def test_verify_rtlsim_whole_model(capsys: Any) -> None:
                  "--json"]) == 0
     for r in json.loads(capsys.readouterr().out):
         assert r["bit_exact"] and r["cycles"] > 0 and r["model_cycles"] > 0
+        assert abs(r["cycles"] - r["model_cycles"]) <= 0.10 * r["model_cycles"], r

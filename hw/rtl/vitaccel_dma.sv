@@ -24,15 +24,17 @@
 //   P pixels of one patch row, pixel ^ 0x80, at dst + (gy*GW + gx)*dst_pitch + (c*P + py)*P,
 //   golden.ops.patchify_u8 order; P > 16 in 16-byte pieces). A segment that crosses a 16-byte boundary needs
 //   two writes when COLS = 16.
-// STORE: one AXI write command per row (vitaccel_axi_wr, PIPELINE: the next row's command is accepted once the
-//   previous row's AWs are issued, its beats follow without a gap; write responses are awaited only at the
-//   end); one ACT window read per beat (beat k of a row = row bytes [kB - s, kB - s + B), s = DDR address % B,
-//   cut from the W-byte window at the 16-aligned address below; the first beat of a row with s > 0 from the
-//   row's first window shifted up by s), a FIFO of 8 beats in front of the W channel, WSTRB = the row's bytes:
-//   one beat per clock. When B + 15 > W (e.g. DATA_W = 256 / 512 with COLS = 16) a beat is cut from
-//   NQ = ceil((B + 15) / W) consecutive windows: one beat per NQ clocks.
-// axi_err (valid with done): a non-OKAY RRESP (LOAD / IM2COL) or BRESP (STORE) was seen; all bytes were still
-// moved. There is no ErrorCode for it yet.
+// STORE: NPORTS AXI4 write masters (one vitaccel_axi_wr each, PIPELINE). Each row's beats (DDR-aligned words,
+//   beat k = row bytes [kB - s, kB - s + B), s = DDR address % B, WSTRB = the row's bytes) are cut into chunks
+//   of at most CH = min(16, 4096 / B) beats that never cross 4 KiB, each one AXI burst; chunk i of the
+//   instruction goes to port i % NPORTS (the round robin continues across rows). A command side issues the
+//   chunks to the ports (one per clock); the ACT side reads one W-byte window per clock (row after row, the
+//   first window of a row shifted up by s) into a (4W + 2B)-byte realigner; a data side pops up to NPORTS beats
+//   per clock (never across a chunk end) into the current chunk's port FIFO (32 beats); each port sends one beat
+//   per clock. Rows follow each other without a gap; write responses are awaited only at the end (done after
+//   every B response of every port). Rate: min(W, NPORTS * B) bytes per clock.
+// axi_err (valid with done): a non-OKAY RRESP (LOAD / IM2COL) or BRESP (any write port, STORE) was seen; all
+// bytes were still moved (cleared by the next instruction). There is no ErrorCode for it yet.
 module vitaccel_dma #(
     parameter int ADDR_W     = 40,
     parameter int DATA_W     = 128,
@@ -88,25 +90,25 @@ module vitaccel_dma #(
     input  logic [NPORTS-1:0]        m_axi_rlast,
     input  logic [NPORTS-1:0]        m_axi_rvalid,
     output logic [NPORTS-1:0]        m_axi_rready,
-    // AXI4 write master (STORE)
-    output logic [0:0]               m_axi_awid,
-    output logic [ADDR_W-1:0]        m_axi_awaddr,
-    output logic [7:0]               m_axi_awlen,
-    output logic [2:0]               m_axi_awsize,
-    output logic [1:0]               m_axi_awburst,
-    output logic [3:0]               m_axi_awcache,
-    output logic [2:0]               m_axi_awprot,
-    output logic                     m_axi_awvalid,
-    input  logic                     m_axi_awready,
-    output logic [DATA_W-1:0]        m_axi_wdata,
-    output logic [B-1:0]             m_axi_wstrb,
-    output logic                     m_axi_wlast,
-    output logic                     m_axi_wvalid,
-    input  logic                     m_axi_wready,
-    input  logic [0:0]               m_axi_bid,
-    input  logic [1:0]               m_axi_bresp,
-    input  logic                     m_axi_bvalid,
-    output logic                     m_axi_bready
+    // NPORTS AXI4 write masters (STORE; port p: bits [p*w +: w])
+    output logic [NPORTS-1:0]        m_axi_awid,
+    output logic [NPORTS*ADDR_W-1:0] m_axi_awaddr,
+    output logic [NPORTS*8-1:0]      m_axi_awlen,
+    output logic [NPORTS*3-1:0]      m_axi_awsize,
+    output logic [NPORTS*2-1:0]      m_axi_awburst,
+    output logic [NPORTS*4-1:0]      m_axi_awcache,
+    output logic [NPORTS*3-1:0]      m_axi_awprot,
+    output logic [NPORTS-1:0]        m_axi_awvalid,
+    input  logic [NPORTS-1:0]        m_axi_awready,
+    output logic [NPORTS*DATA_W-1:0] m_axi_wdata,
+    output logic [NPORTS*B-1:0]      m_axi_wstrb,
+    output logic [NPORTS-1:0]        m_axi_wlast,
+    output logic [NPORTS-1:0]        m_axi_wvalid,
+    input  logic [NPORTS-1:0]        m_axi_wready,
+    input  logic [NPORTS-1:0]        m_axi_bid,
+    input  logic [NPORTS*2-1:0]      m_axi_bresp,
+    input  logic [NPORTS-1:0]        m_axi_bvalid,
+    output logic [NPORTS-1:0]        m_axi_bready
 );
     localparam logic [7:0] E_NONE  = 8'(vitaccel_isa_pkg::ERR_NONE);
     localparam logic [7:0] E_FIELD = 8'(vitaccel_isa_pkg::ERR_BAD_FIELD);
@@ -206,11 +208,6 @@ module vitaccel_dma #(
     localparam int WD  = (COLS >= 32) ? COLS : 32;   // a 16-byte segment at any offset of a 16-byte chunk
     localparam int SB  = B + ((B > 16) ? B : 16);    // realigner bytes: a 16-byte segment + one beat
     localparam int SCW = $clog2(SB + 1);
-    localparam int F   = 8;                          // STORE beat FIFO
-    localparam int FW  = $clog2(F);
-    localparam int NQ  = (B + 15 + W - 1) / W;       // STORE: ACT windows per beat
-    localparam int QQW = (NQ > 1) ? $clog2(NQ) : 1;
-    localparam int OW  = (BSH > 4) ? BSH : 4;      // STORE window shift (< 16, or < B for a row's first beat)
 
     typedef enum logic [1:0] {D_IDLE, D_LOAD, D_STORE, D_FIN} dstate_t;
     dstate_t st;
@@ -311,64 +308,246 @@ module vitaccel_dma #(
         need2   = COLS'(wide_be >> COLS) != '0;
     end
 
-    // ---- STORE: row commands, ACT reads, beat FIFO ----
-    logic [15:0]     wc_left, rd_left;
-    logic [63:0]     wc_addr, rd_ddr, rd_ddr_nx;
-    logic [31:0]     rd_src, rd_k, rd_rel, rd_nb;
-    logic            w_cmd_valid, w_cmd_ready, w_in_valid, w_in_ready, w_busy, w_err, issue;
-    logic            p1_v, p2_v, p1_end, p2_end, rd_qlast;
-    logic [QQW-1:0]  rd_q, p1_q;          // window of the beat
-    /* verilator lint_off UNUSEDSIGNAL */  // NQ = 1: no partial windows to keep
-    logic [QQW-1:0]  p2_q;
-    /* verilator lint_on UNUSEDSIGNAL */
-    logic [NQ*W*8-1:0] st_full;           // the beat's NQ windows, the last one just read
-    logic [OW-1:0]   p1_o, p2_o;          // right shift of the window (rel >= 0) or left shift (rel < 0)
-    logic            p1_neg, p2_neg;
-    logic [B-1:0]    p1_strb, p2_strb, rd_strb;
-    logic [DATA_W-1:0] f_data [F];
-    logic [B-1:0]    f_strb [F];
-    logic [FW-1:0]   f_wp, f_rp;
-    logic [FW:0]     f_cnt;
-    logic            f_push, f_pop;
+    // ---- STORE: chunk plan (command side), ACT window reads + realigner (data side), NPORTS write ports ----
+    // Every row's beats (DDR-aligned words, beat k = row bytes [kB - s, kB - s + B)) are cut into chunks of at
+    // most CH beats that never cross 4 KiB; chunk i of the instruction goes to port i % NPORTS. The command side
+    // and the data side walk the same plan with their own counters (like vitaccel_axi_wr's AW / W sides).
+    localparam int CH  = (4096 / B < 16) ? 4096 / B : 16;  // beats per chunk = one AXI burst
+    localparam int SBY = 4 * W + 2 * B;                    // realigner bytes
+    localparam int SBW = $clog2(SBY + 1);
+    localparam int FD  = 32;                               // beat FIFO per port
+    localparam int FDW = $clog2(FD);
+    localparam int PW  = (NPORTS > 1) ? $clog2(NPORTS) : 1;
 
+    function automatic logic [31:0] chunk_len(input logic [11:0] a, input logic [31:0] n);
+        logic [31:0] pl;
+        pl = 32'(4096 / B) - (32'(a) >> BSH);
+        chunk_len = n;
+        if (chunk_len > 32'(CH)) chunk_len = 32'(CH);
+        if (chunk_len > pl) chunk_len = pl;
+    endfunction
+
+    logic        st_go, st_werr;
+    assign st_go = (st == D_IDLE) && start && is_store;
+
+    // command side
+    logic [15:0]       wc_left;
+    logic [63:0]       wc_ddr, wc_a, wc_ca;
+    logic [31:0]       wc_bl, wc_cn, wc_cl;
+    logic [PW-1:0]     wc_port;
+    logic              w_cmd_valid;
+    logic [NPORTS-1:0] w_cmd_ready, w_busy;
     assign w_cmd_valid = (st == D_STORE) && wc_left != 16'd0;
-    assign rd_nb       = (32'(rd_ddr[BSH-1:0]) + rb + 32'(B - 1)) >> BSH;
-    assign rd_ddr_nx   = rd_ddr + 64'(stride);
-    assign issue       = (st == D_STORE) && rd_left != 16'd0
-                         && (32'(f_cnt) + 32'(p1_v) + 32'(p2_v)) < 32'(F);
+    assign wc_ca = (wc_bl == 32'd0) ? (wc_ddr & ~64'(B - 1)) : wc_a;
+    assign wc_cn = (wc_bl == 32'd0) ? ((32'(wc_ddr[BSH-1:0]) + rb + 32'(B - 1)) >> BSH) : wc_bl;
+    assign wc_cl = chunk_len(wc_ca[11:0], wc_cn);
+
+    // ACT reads: one W-byte window per clock at most, pushed into the realigner two clocks later
+    logic [15:0]       rd_left;
+    logic [31:0]       rd_row, rd_src, rd_rem, rd_cur_src, rd_cur_rem, rd_take;
+    logic [63:0]       rd_ddr;
+    logic              rd_first, issue;
+    logic [BSH-1:0]    rd_s;
+    logic              p1_v, p2_v;
+    logic [SBW-1:0]    p1_n, p2_n;
+    logic [BSH-1:0]    p1_s, p2_s;
+    assign rd_first   = (rd_rem == 32'd0);
+    assign rd_cur_src = rd_first ? rd_row : rd_src;
+    assign rd_cur_rem = rd_first ? rb : rd_rem;
+    assign rd_take    = (rd_cur_rem > 32'(W)) ? 32'(W) : rd_cur_rem;
+    assign rd_s       = rd_first ? rd_ddr[BSH-1:0] : '0;
+
+    // realigner: the padded rows (s zero bytes, then the row) back to back, byte 0 = next byte to pop
+    logic [SBY*8-1:0]  sbuf;
+    logic [SBW-1:0]    scnt, popped;
+    logic [(W+B)*8-1:0] pv, pmask;
+    assign issue = (st == D_STORE) && rd_left != 16'd0
+                   && 32'(scnt) + 32'(p1_v ? p1_n : '0) + 32'(p2_v ? p2_n : '0) + 32'(W + B) <= 32'(SBY);
     always_comb begin
-        logic [33:0] rj;
-        for (int j = 0; j < B; j++) begin
-            rj = {{2{rd_rel[31]}}, rd_rel} + 34'(j);
-            rd_strb[j] = !rj[33] && (rj[32:0] < {1'b0, rb});
+        pmask = '0;
+        for (int i = 0; i < W + B; i++) pmask[8*i +: 8] = {8{32'(i) < 32'(p2_n)}};
+        pv = (((W+B)*8)'(act_rd_data) << (8 * 32'(p2_s))) & pmask;
+    end
+
+    // data side: beats to the port FIFO of the current chunk, up to NPORTS per clock
+    logic [15:0]       dp_left;
+    logic [63:0]       dp_ddr, dp_a, dp_ca;
+    logic [31:0]       dp_bl, dp_cl, dp_off, dp_cb, dp_cc, dp_coff, cand, need, llast, g;
+    logic [BSH-1:0]    dp_s, dp_cs;
+    logic [PW-1:0]     dp_port;
+    logic [FDW:0]      fcnt [NPORTS];
+    logic [DATA_W-1:0] bd [NPORTS];
+    logic [B-1:0]      bs [NPORTS];
+    assign dp_cs   = (dp_bl == 32'd0) ? dp_ddr[BSH-1:0] : dp_s;
+    assign dp_ca   = (dp_bl == 32'd0) ? (dp_ddr & ~64'(B - 1)) : dp_a;
+    assign dp_cb   = (dp_bl == 32'd0) ? ((32'(dp_ddr[BSH-1:0]) + rb + 32'(B - 1)) >> BSH) : dp_bl;
+    assign dp_coff = (dp_bl == 32'd0) ? 32'd0 : dp_off;
+    assign dp_cc   = (dp_cl == 32'd0) ? chunk_len(dp_ca[11:0], dp_cb) : dp_cl;
+    assign llast   = ((32'(dp_cs) + rb - 32'd1) & 32'(B - 1)) + 32'd1;
+    always_comb begin
+        logic [31:0] sp;
+        sp   = 32'(FD) - 32'(fcnt[dp_port]);
+        cand = 32'(NPORTS);
+        if (cand > dp_cc) cand = dp_cc;
+        if (cand > sp) cand = sp;
+        need = (cand == dp_cb) ? ((cand - 32'd1) << BSH) + llast : cand << BSH;
+        if (st != D_STORE || dp_left == 16'd0 || cand == 32'd0) begin
+            g      = '0;
+            popped = '0;
+        end else if (32'(scnt) >= need) begin
+            g      = cand;
+            popped = SBW'(need);
+        end else begin
+            g      = 32'(scnt) >> BSH;
+            popped = SBW'(g << BSH);
+        end
+        for (int j = 0; j < NPORTS; j++) begin
+            logic [31:0] o;
+            bd[j] = DATA_W'(sbuf >> (j * DATA_W));
+            for (int i = 0; i < B; i++) begin
+                o = dp_coff + 32'(j * B + i);
+                bs[j][i] = o >= 32'(dp_cs) && o < 32'(dp_cs) + rb;
+            end
         end
     end
-    assign rd_qlast   = (32'(rd_q) == NQ - 1);
-    assign f_push     = p2_v && p2_end;
+
+    genvar gp;
     generate
-        if (NQ == 1) begin : g_st1
-            assign st_full = act_rd_data;
-        end else begin : g_stn
-            logic [(NQ-1)*W*8-1:0] st_acc;
+        for (gp = 0; gp < NPORTS; gp++) begin : g_wr
+            logic [DATA_W-1:0] f_data [FD];
+            logic [B-1:0]      f_strb [FD];
+            logic [FDW-1:0]    f_wp, f_rp;
+            logic              in_valid, in_ready, push;
+            /* verilator lint_off UNUSEDSIGNAL */  // the DMA keeps its own error flag (cleared per instruction)
+            logic              w_err;
+            /* verilator lint_on UNUSEDSIGNAL */
+            assign push     = (dp_port == PW'(gp)) && g != 32'd0;
+            assign in_valid = fcnt[gp] != '0;
             always_ff @(posedge clk) begin
-                if (p2_v && !p2_end) st_acc[32'(p2_q)*W*8 +: W*8] <= act_rd_data;
+                if (!rst_n) begin
+                    f_wp     <= '0;
+                    f_rp     <= '0;
+                    fcnt[gp] <= '0;
+                end else begin
+                    if (push) begin
+                        for (int j = 0; j < NPORTS; j++) begin
+                            if (32'(j) < g) begin
+                                f_data[FDW'(f_wp + FDW'(j))] <= bd[j];   // explicit width: Icarus wraps
+                                f_strb[FDW'(f_wp + FDW'(j))] <= bs[j];
+                            end
+                        end
+                        f_wp <= f_wp + FDW'(g);
+                    end
+                    if (in_valid && in_ready) f_rp <= f_rp + FDW'(1);
+                    fcnt[gp] <= fcnt[gp] + (push ? (FDW+1)'(g) : '0) - (FDW+1)'(in_valid && in_ready);
+                end
             end
-            assign st_full = {act_rd_data, st_acc};
+            vitaccel_axi_wr #(.ADDR_W(ADDR_W), .DATA_W(DATA_W), .MAX_BURST(CH), .MAX_OUTSTANDING(8), .PIPELINE(1))
+            u_wr (
+                .clk, .rst_n,
+                .cmd_valid(w_cmd_valid && wc_port == PW'(gp)), .cmd_ready(w_cmd_ready[gp]),
+                .cmd_addr(ADDR_W'(wc_ca)), .cmd_beats(wc_cl),
+                .in_valid(in_valid), .in_ready(in_ready), .in_data(f_data[f_rp]), .in_strb(f_strb[f_rp]),
+                .busy(w_busy[gp]), .err(w_err),
+                .m_axi_awid(m_axi_awid[gp +: 1]), .m_axi_awaddr(m_axi_awaddr[gp*ADDR_W +: ADDR_W]),
+                .m_axi_awlen(m_axi_awlen[gp*8 +: 8]), .m_axi_awsize(m_axi_awsize[gp*3 +: 3]),
+                .m_axi_awburst(m_axi_awburst[gp*2 +: 2]), .m_axi_awcache(m_axi_awcache[gp*4 +: 4]),
+                .m_axi_awprot(m_axi_awprot[gp*3 +: 3]), .m_axi_awvalid(m_axi_awvalid[gp]),
+                .m_axi_awready(m_axi_awready[gp]), .m_axi_wdata(m_axi_wdata[gp*DATA_W +: DATA_W]),
+                .m_axi_wstrb(m_axi_wstrb[gp*B +: B]), .m_axi_wlast(m_axi_wlast[gp]),
+                .m_axi_wvalid(m_axi_wvalid[gp]), .m_axi_wready(m_axi_wready[gp]), .m_axi_bid(m_axi_bid[gp +: 1]),
+                .m_axi_bresp(m_axi_bresp[gp*2 +: 2]), .m_axi_bvalid(m_axi_bvalid[gp]),
+                .m_axi_bready(m_axi_bready[gp])
+            );
         end
     endgenerate
-    assign w_in_valid = f_cnt != '0;
-    assign f_pop      = w_in_valid && w_in_ready;
 
-    vitaccel_axi_wr #(.ADDR_W(ADDR_W), .DATA_W(DATA_W), .MAX_BURST(256), .MAX_OUTSTANDING(8), .PIPELINE(1)) u_wr (
-        .clk, .rst_n,
-        .cmd_valid(w_cmd_valid), .cmd_ready(w_cmd_ready), .cmd_addr(ADDR_W'(wc_addr & ~64'(B - 1))),
-        .cmd_beats((32'(wc_addr[BSH-1:0]) + rb + 32'(B - 1)) >> BSH),
-        .in_valid(w_in_valid), .in_ready(w_in_ready), .in_data(f_data[f_rp]), .in_strb(f_strb[f_rp]),
-        .busy(w_busy), .err(w_err),
-        .m_axi_awid, .m_axi_awaddr, .m_axi_awlen, .m_axi_awsize, .m_axi_awburst, .m_axi_awcache, .m_axi_awprot,
-        .m_axi_awvalid, .m_axi_awready, .m_axi_wdata, .m_axi_wstrb, .m_axi_wlast, .m_axi_wvalid, .m_axi_wready,
-        .m_axi_bid, .m_axi_bresp, .m_axi_bvalid, .m_axi_bready
-    );
+    logic store_fin;
+    always_comb begin
+        store_fin = wc_left == 16'd0 && rd_left == 16'd0 && dp_left == 16'd0 && !p1_v && !p2_v && w_busy == '0;
+        for (int p = 0; p < NPORTS; p++) if (fcnt[p] != '0) store_fin = 1'b0;
+    end
+
+    always_ff @(posedge clk) begin
+        if (!rst_n) begin
+            wc_left   <= '0;
+            rd_left   <= '0;
+            dp_left   <= '0;
+            p1_v      <= 1'b0;
+            p2_v      <= 1'b0;
+            scnt      <= '0;
+            sbuf      <= '0;
+            act_rd_en <= 1'b0;
+            st_werr   <= 1'b0;
+        end else begin
+            act_rd_en <= 1'b0;
+            if (st_go) begin
+                wc_left <= rows_e;
+                wc_ddr  <= src0;
+                wc_bl   <= '0;
+                wc_port <= '0;
+                rd_left <= rows_e;
+                rd_row  <= f_mem;
+                rd_rem  <= '0;
+                rd_ddr  <= src0;
+                dp_left <= rows_e;
+                dp_ddr  <= src0;
+                dp_bl   <= '0;
+                dp_cl   <= '0;
+                dp_port <= '0;
+                st_werr <= 1'b0;
+            end
+            for (int p = 0; p < NPORTS; p++) begin
+                if (m_axi_bvalid[p] && m_axi_bready[p] && m_axi_bresp[p*2 +: 2] != 2'b00) st_werr <= 1'b1;
+            end
+            // command side
+            if (w_cmd_valid && w_cmd_ready[wc_port]) begin
+                wc_port <= (wc_port == PW'(NPORTS - 1)) ? '0 : wc_port + PW'(1);
+                if (wc_cl == wc_cn) begin
+                    wc_left <= wc_left - 16'd1;
+                    wc_ddr  <= wc_ddr + 64'(stride);
+                    wc_bl   <= '0;
+                end else begin
+                    wc_a  <= wc_ca + (64'(wc_cl) << BSH);
+                    wc_bl <= wc_cn - wc_cl;
+                end
+            end
+            // ACT reads
+            if (issue) begin
+                act_rd_en   <= 1'b1;
+                act_rd_addr <= rd_cur_src;
+                rd_src      <= rd_cur_src + 32'(W);
+                rd_rem      <= rd_cur_rem - rd_take;
+                if (rd_cur_rem == rd_take) begin
+                    rd_left <= rd_left - 16'd1;
+                    rd_row  <= rd_row + pitch;
+                    rd_ddr  <= rd_ddr + 64'(stride);
+                end
+            end
+            p1_v <= issue;
+            p1_n <= SBW'(rd_take) + SBW'(rd_s);
+            p1_s <= rd_s;
+            p2_v <= p1_v;
+            p2_n <= p1_n;
+            p2_s <= p1_s;
+            // realigner
+            sbuf <= (sbuf >> (8 * 32'(popped))) | (p2_v ? ((SBY*8)'(pv) << (8 * 32'(scnt - popped))) : '0);
+            scnt <= scnt - popped + (p2_v ? p2_n : '0);
+            // data side
+            if (g != 32'd0) begin
+                dp_s   <= dp_cs;
+                dp_off <= dp_coff + (g << BSH);
+                dp_a   <= dp_ca + (64'(g) << BSH);
+                dp_bl  <= dp_cb - g;
+                dp_cl  <= dp_cc - g;
+                if (g == dp_cc) dp_port <= (dp_port == PW'(NPORTS - 1)) ? '0 : dp_port + PW'(1);
+                if (g == dp_cb) begin
+                    dp_left <= dp_left - 16'd1;
+                    dp_ddr  <= dp_ddr + 64'(stride);
+                end
+            end
+        end
+    end
 
     // ---- memory write port: stream windows or realigned segments ----
     assign mem_wr_act  = !st_wb && (s_wr_en || g_en);
@@ -380,7 +559,7 @@ module vitaccel_dma #(
 
     assign busy    = (st != D_IDLE);
     assign done    = (st == D_FIN);
-    assign axi_err = st_store ? w_err : s_err;
+    assign axi_err = st_store ? st_werr : s_err;
 
     always_ff @(posedge clk) begin
         if (!rst_n) begin
@@ -392,18 +571,8 @@ module vitaccel_dma #(
             j_act     <= 1'b0;
             g_en      <= 1'b0;
             sp2_v     <= 1'b0;
-            wc_left   <= '0;
-            rd_left   <= '0;
-            p1_v      <= 1'b0;
-            p2_v      <= 1'b0;
-            rd_q      <= '0;
-            act_rd_en <= 1'b0;
-            f_wp      <= '0;
-            f_rp      <= '0;
-            f_cnt     <= '0;
         end else begin
             g_en      <= 1'b0;
-            act_rd_en <= 1'b0;
             case (st)
                 D_IDLE: if (start) begin
                     st_store <= is_store;
@@ -434,14 +603,6 @@ module vitaccel_dma #(
                     {m_ch, m_py, m_gx, m_gy} <= '0;
                     m_col_ch <= '0;
                     m_col_py <= '0;
-                    // STORE
-                    wc_left  <= is_store ? rows_e : 16'd0;
-                    wc_addr  <= src0;
-                    rd_left  <= is_store ? rows_e : 16'd0;
-                    rd_src   <= f_mem;
-                    rd_ddr   <= src0;
-                    rd_k     <= '0;
-                    rd_rel   <= 32'd0 - 32'(src0[BSH-1:0]);
                     if (is_store) rb <= rb_e;
                     st <= is_store ? D_STORE : D_LOAD;
                 end
@@ -449,7 +610,7 @@ module vitaccel_dma #(
                     if (cs_left == 16'd0 && j_left == 16'd0 && !j_act && !s_busy && !sp2_v) st <= D_FIN;
                 end
                 D_STORE: begin
-                    if (wc_left == 16'd0 && rd_left == 16'd0 && !p1_v && !p2_v && f_cnt == '0 && !w_busy)
+                    if (store_fin)
                         st <= D_FIN;
                 end
                 D_FIN: st <= D_IDLE;
@@ -538,50 +699,6 @@ module vitaccel_dma #(
                     end
                 end
             end
-
-            // ---- STORE ----
-            if (w_cmd_valid && w_cmd_ready) begin
-                wc_left <= wc_left - 16'd1;
-                wc_addr <= wc_addr + 64'(stride);
-            end
-            if (issue) begin
-                act_rd_en   <= 1'b1;
-                // the first beat of a row with DDR phase s > 0 (rel = -s) reads the row's first chunk
-                act_rd_addr <= (rd_rel[31] ? rd_src : rd_src + (rd_rel & ~32'hF)) + 32'(rd_q) * 32'(W);
-                rd_q        <= rd_qlast ? '0 : rd_q + QQW'(1);
-                if (!rd_qlast) begin
-                    // the next window of this beat
-                end else if (rd_k == rd_nb - 32'd1) begin
-                    rd_k    <= '0;
-                    rd_left <= rd_left - 16'd1;
-                    rd_src  <= rd_src + pitch;
-                    rd_ddr  <= rd_ddr_nx;
-                    rd_rel  <= 32'd0 - 32'(rd_ddr_nx[BSH-1:0]);
-                end else begin
-                    rd_k   <= rd_k + 32'd1;
-                    rd_rel <= rd_rel + 32'(B);
-                end
-            end
-            p1_v    <= issue;
-            p1_end  <= rd_qlast;
-            p1_q    <= rd_q;
-            p2_end  <= p1_end;
-            p2_q    <= p1_q;
-            p1_o    <= rd_rel[31] ? OW'(32'd0 - rd_rel) : OW'(rd_rel[3:0]);
-            p1_neg  <= rd_rel[31];
-            p2_neg  <= p1_neg;
-            p1_strb <= rd_strb;
-            p2_v    <= p1_v;
-            p2_o    <= p1_o;
-            p2_strb <= p1_strb;
-            if (f_push) begin
-                f_data[f_wp] <= p2_neg ? DATA_W'(st_full << (8 * 32'(p2_o)))
-                                       : DATA_W'(st_full >> (8 * 32'(p2_o)));
-                f_strb[f_wp] <= p2_strb;
-                f_wp         <= f_wp + FW'(1);
-            end
-            if (f_pop) f_rp <= f_rp + FW'(1);
-            f_cnt <= f_cnt + (FW+1)'(f_push) - (FW+1)'(f_pop);
         end
     end
 endmodule

@@ -23,8 +23,10 @@
 //   params    : per column tile, bias / mult / shift lanes from the record (7 WBUF windows, double buffered)
 //   writeback : int8 one window per row, int16 one window per row, int32 two windows per row; trans: the tile
 //               is collected, then each output column leaves as ROWS values (byte enables, 1-2 windows);
-//               SOFTMAX: rows (ACC32 mode, bias 0) feed vitaccel_softmax, its pass-2 rows are collected W at a
-//               time in a COLS x W transposer and leave as W-byte windows of P rows.
+//               SOFTMAX: rows (ACC32 mode, bias 0) of column tile ct feed vitaccel_softmax instance ct % 2 (two
+//               instances, ping-pong: pass 2 of ct overlaps pass 1 / the k-steps of ct + 1); the pass-2 rows are
+//               collected W at a time in a double-buffered COLS x W transposer (one buffer fills while the
+//               other leaves as W-byte windows of P rows).
 //
 // Cycles start -> done (m = rows after queue resolution, cd = ceil-div, W = 2 * COLS; sim/tb_gemm_seq.py
 // cycle_formula): m = 0: 1; else setup + R + 1 + nt*mt*t_tile + nt*par + R*beat + 10 with
@@ -32,7 +34,10 @@
 //            + (18 if GELU8) + (k * cd(n, W) + 2 if bsrc = ACT else 1)
 //   t_tile = max(k, R*beat, R*cd(k, W) [, trans: R + min(COLS, n) * cd(15 + R*size, W)]), beat = 2 for ACC32
 //            non-trans else 1; par = 7 (ACC32: 4) record windows per column tile when B is in WBUF
-//   SOFTMAX adds max(S, nt * max(0, S - 2*t_tile)), S = m + 22 + cd(m, W) * min(COLS, n) (not overlapped).
+//   SOFTMAX: tail R*beat + 10 becomes (m - 1) % R + 33 + max(last, chain) (pass 2 of every column tile but the
+//            last hidden), cm = cd(m, W), nl = n - (nt - 1) * COLS, rem = m - W * (cm - 1),
+//            last  = W * (cm - 1) + max(rem, cm > 1 ? nl : 0) + nl   (last tile: pass-2 rows, its P windows)
+//            chain = min(m, W) + cm * n - (nt - 1) * mt * t_tile     (all P windows, when they outrun k-steps)
 module vitaccel_gemm_seq #(
     parameter int ACT_BYTES   = 4096,
     parameter int WBUF_BYTES  = 4096,
@@ -690,46 +695,70 @@ module vitaccel_gemm_seq #(
     assign t_base       = f_dst + (wb_c0 + t_col) * 32'(f_dp) + wb_rt * 32'(ROWS) * es;
     assign t_nwin       = ((t_base & 32'd15) + t_nrows * es + 32'(W - 1)) / 32'(W);
 
-    // softmax
-    logic               sm_in_valid, sm_in_ready, sm_out_valid, sm_out_ready, sm_out_last;
+    // softmax: two instances used alternately per column tile (ping-pong): pass 1 of column tile ct + 1 runs
+    // in one while the other divides and emits pass 2 of ct. Rows of tile ct go to instance ct[0]; the P
+    // transposer takes pass-2 rows from instance pf_ct[0] (pf_ct = column tiles fully taken).
+    logic               sm_in_valid, sm_in_ready, sm_out_valid, sm_out_ready, sm_out_last, sm_in_last;
+    logic [1:0]         sm_iv, sm_ir, sm_ov, sm_or, sm_ol;
     /* verilator lint_off UNUSEDSIGNAL */
-    logic               sm_err;
+    logic [1:0]         sm_err;
     /* verilator lint_on UNUSEDSIGNAL */
-    logic [COLS*8-1:0]  sm_prob;
+    logic [COLS*8-1:0]  sm_prob, sm_prob0, sm_prob1;
     logic [COLS*16-1:0] sm_mult;
     logic [COLS*6-1:0]  sm_shift;
-    assign sm_mult  = {COLS{f_mult}};
-    assign sm_shift = {COLS{f_shift}};
-    vitaccel_softmax #(.LANES(COLS), .MAX_ROWS(MAX_TOKENS), .OUT_BITS(8)) u_sm (
-        .clk, .rst_n, .in_valid(sm_in_valid), .in_ready(sm_in_ready), .in_acc(out_data), .in_mult(sm_mult),
-        .in_shift(sm_shift), .in_last(wb_grow + 32'd1 == 32'(mrows)), .out_valid(sm_out_valid),
-        .out_ready(sm_out_ready), .out_prob(sm_prob), .out_last(sm_out_last), .err_overflow(sm_err)
+    logic [31:0]        pf_ct;
+    assign sm_mult    = {COLS{f_mult}};
+    assign sm_shift   = {COLS{f_shift}};
+    assign sm_in_last = wb_grow + 32'd1 == 32'(mrows);
+    vitaccel_softmax #(.LANES(COLS), .MAX_ROWS(MAX_TOKENS), .OUT_BITS(8)) u_sm0 (
+        .clk, .rst_n, .in_valid(sm_iv[0]), .in_ready(sm_ir[0]), .in_acc(out_data), .in_mult(sm_mult),
+        .in_shift(sm_shift), .in_last(sm_in_last), .out_valid(sm_ov[0]),
+        .out_ready(sm_or[0]), .out_prob(sm_prob0), .out_last(sm_ol[0]), .err_overflow(sm_err[0])
     );
-    assign sm_in_valid = run && is_sm && out_valid && wb_valid_row;
+    vitaccel_softmax #(.LANES(COLS), .MAX_ROWS(MAX_TOKENS), .OUT_BITS(8)) u_sm1 (
+        .clk, .rst_n, .in_valid(sm_iv[1]), .in_ready(sm_ir[1]), .in_acc(out_data), .in_mult(sm_mult),
+        .in_shift(sm_shift), .in_last(sm_in_last), .out_valid(sm_ov[1]),
+        .out_ready(sm_or[1]), .out_prob(sm_prob1), .out_last(sm_ol[1]), .err_overflow(sm_err[1])
+    );
+    assign sm_in_valid  = run && is_sm && out_valid && wb_valid_row;
+    assign sm_iv        = {sm_in_valid && wb_ct[0], sm_in_valid && !wb_ct[0]};
+    assign sm_in_ready  = wb_ct[0] ? sm_ir[1] : sm_ir[0];
+    assign sm_out_valid = pf_ct[0] ? sm_ov[1] : sm_ov[0];
+    assign sm_out_last  = pf_ct[0] ? sm_ol[1] : sm_ol[0];
+    assign sm_prob      = pf_ct[0] ? sm_prob1 : sm_prob0;
+    assign sm_or        = {sm_out_ready && pf_ct[0], sm_out_ready && !pf_ct[0]};
 
     // transposed column vector of the collected tile (column t_col), shifted to the window
-    always_comb begin
-        t_vec = '0;
-        for (int r = 0; r < ROWS; r++) begin
-            if (is_acc) t_vec[32*r +: 32] = tbuf[r][32*t_col[PW-1:0] +: 32];
-            else        t_vec[8*r +: 8]   = tbuf[r][32*t_col[PW-1:0] +: 8];
-        end
-        for (int i = 0; i < TWW; i++) t_be0[i] = 32'(i) < t_nrows * es;
+    // (continuous assigns, not an always_comb with a '0 default then part-select writes: on Icarus that block
+    //  glitched t_vec -> t_sh -> the write-port always_comb -> ... and looped at zero delay in the full top)
+    logic [ROWS*32-1:0] t_c32;
+    logic [ROWS*8-1:0]  t_c8;
+    for (genvar r = 0; r < ROWS; r++) begin : g_tvec
+        assign t_c32[32*r +: 32] = tbuf[r][32*t_col[PW-1:0] +: 32];
+        assign t_c8[8*r +: 8]    = tbuf[r][32*t_col[PW-1:0] +: 8];
     end
+    for (genvar i = 0; i < TWW; i++) begin : g_tbe
+        assign t_be0[i] = 32'(i) < t_nrows * es;
+    end
+    assign t_vec = is_acc ? (TWW*8)'(t_c32) : (TWW*8)'(t_c8);
     // (separate assigns: Icarus re-triggers an always_comb that reads what it writes)
     assign t_sh = (t_vec << (8 * (t_base & 32'd15))) >> (8 * 32'(W) * t_win);
     assign t_be = (t_be0 << (t_base & 32'd15)) >> (32'(W) * t_win);
 
-    // softmax transposer: W rows x COLS lanes
-    logic [COLS*8-1:0] pbuf [W];
+    // softmax transposer, double buffered: 2 x W rows x COLS lanes. Buffer pf fills (W pass-2 rows or up to the
+    // last row of the column tile) while buffer pe emits its columns as W-byte windows of P rows.
+    logic [COLS*8-1:0] pbuf [2*W];
     logic [31:0] p_cnt, p_m0, p_col, p_ct;
-    logic        p_emit, p_last;
+    logic [31:0] p_n [2];                  // rows held by each buffer
+    logic [1:0]  p_full, p_lst;            // buffer full / holds the column tile's last row
+    logic        pf, pe, p_emit;
     logic [31:0] wb_nval_p;
     logic [W*8-1:0] p_vec;
     always_comb begin
-        for (int i = 0; i < W; i++) p_vec[8*i +: 8] = pbuf[i][8*p_col[PW-1:0] +: 8];
+        for (int i = 0; i < W; i++) p_vec[8*i +: 8] = pbuf[{pe, PW'(i)}][8*p_col[PW-1:0] +: 8];
     end
-    assign sm_out_ready = run && !p_emit;
+    assign p_emit       = p_full[pe];
+    assign sm_out_ready = run && !p_full[pf];
 
     always_comb begin
         out_ready   = 1'b0;
@@ -752,7 +781,7 @@ module vitaccel_gemm_seq #(
             act_wr_en   = p_col < wb_nval_p;
             act_wr_addr = f_dst + (p_ct * 32'(COLS) + p_col) * 32'(f_dp) + p_m0;
             act_wr_data = p_vec;
-            for (int i = 0; i < W; i++) act_wr_be[i] = 32'(i) < p_cnt;
+            for (int i = 0; i < W; i++) act_wr_be[i] = 32'(i) < p_n[pe];
         end else if (run && trans_w && t_emit) begin
             act_wr_en   = t_col < wb_nval;
             act_wr_addr = (t_base & ~32'd15) + t_win * 32'(W);
@@ -790,7 +819,8 @@ module vitaccel_gemm_seq #(
         if (!rst_n || st != S_RUN) begin
             wb_ct <= '0;  wb_rt <= '0;  wb_r <= '0;  ph2 <= 1'b0;
             t_emit <= 1'b0;  t_col <= '0;  t_win <= '0;
-            p_cnt <= '0;  p_m0 <= '0;  p_col <= '0;  p_ct <= '0;  p_emit <= 1'b0;  p_last <= 1'b0;
+            p_cnt <= '0;  p_m0 <= '0;  p_col <= '0;  p_ct <= '0;  pf_ct <= '0;
+            p_full <= '0;  p_lst <= '0;  pf <= 1'b0;  pe <= 1'b0;
         end else begin
             if (is_acc && !trans_w && out_valid && !wb_end) ph2 <= !ph2;
             if (out_fire) begin
@@ -830,19 +860,23 @@ module vitaccel_gemm_seq #(
             end
             // softmax pass-2 rows into the transposer, W rows per emission
             if (sm_out_valid && sm_out_ready) begin
-                pbuf[PW'(p_cnt)] <= sm_prob;
+                pbuf[{pf, PW'(p_cnt)}] <= sm_prob;
                 p_cnt <= p_cnt + 32'd1;
                 if (p_cnt + 32'd1 == 32'(W) || sm_out_last) begin
-                    p_emit <= 1'b1;
-                    p_last <= sm_out_last;
+                    p_full[pf] <= 1'b1;
+                    p_lst[pf]  <= sm_out_last;
+                    p_n[pf]    <= p_cnt + 32'd1;
+                    p_cnt      <= '0;
+                    pf         <= !pf;
+                    if (sm_out_last) pf_ct <= pf_ct + 32'd1;
                 end
             end
             if (p_emit) begin
                 if (p_col + 32'd1 >= wb_nval_p) begin
-                    p_col  <= '0;
-                    p_emit <= 1'b0;
-                    p_cnt  <= '0;
-                    if (p_last) begin
+                    p_col      <= '0;
+                    p_full[pe] <= 1'b0;
+                    pe         <= !pe;
+                    if (p_lst[pe]) begin
                         p_m0 <= '0;
                         p_ct <= p_ct + 32'd1;
                     end else begin

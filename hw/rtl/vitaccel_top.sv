@@ -52,7 +52,7 @@ module vitaccel_top #(
     output logic                interrupt,
     /* verilator lint_on SYMRSVDWORD */
     // AXI4 masters to DDR, one per HP port (AcceleratorConfig.axi_ports = 4): gmem0 carries the instruction
-    // fetch (ARID 1), DMA reads (ARID 0) and the STORE writes; gmem1..3 DMA reads (their write channels idle)
+    // fetch (ARID 1) and DMA reads (ARID 0); every port carries DMA reads and STORE writes (bursts round-robin)
     output logic [0:0]           m_axi_gmem0_AWID,
     output logic [ADDR_W-1:0]    m_axi_gmem0_AWADDR,
     output logic [7:0]           m_axi_gmem0_AWLEN,
@@ -324,11 +324,18 @@ module vitaccel_top #(
     logic [NPORTS*2-1:0]      d_arburst, d_rresp;
     logic [NPORTS*4-1:0]      d_arcache;
     logic [NPORTS*DATA_W-1:0] d_rdata;
-    /* verilator lint_off UNUSEDSIGNAL */
-    logic [2:0]               d_awcache_unused;  // the STORE master's cache / prot: the block design's defaults
-    logic [2:0]               d_awprot_unused;
-    logic                     d_awcache3_unused;
+    // and its NPORTS write masters (STORE bursts round-robin), port p to gmem<p>
+    logic [NPORTS-1:0]          d_awid, d_awvalid, d_awready, d_wlast, d_wvalid, d_wready, d_bid, d_bvalid, d_bready;
+    logic [NPORTS*ADDR_W-1:0]   d_awaddr;
+    logic [NPORTS*8-1:0]        d_awlen;
+    logic [NPORTS*2-1:0]        d_awburst, d_bresp;
+    logic [NPORTS*DATA_W-1:0]   d_wdata;
+    logic [NPORTS*DATA_W/8-1:0] d_wstrb;
+    /* verilator lint_off UNUSEDSIGNAL */  // AWCACHE / AWPROT: the ports have none (the block design's defaults)
+    logic [NPORTS*4-1:0]        d_awcache;
+    logic [NPORTS*3-1:0]        d_awprot;
     /* verilator lint_on UNUSEDSIGNAL */
+    logic [NPORTS*3-1:0]        d_awsize;
 
     vitaccel_dma #(.ADDR_W(ADDR_W), .DATA_W(DATA_W), .ACT_BYTES(ACT_BYTES), .WBUF_BYTES(WBUF_BYTES), .COLS(COLS),
                    .NPORTS(NPORTS)) u_dma (
@@ -344,14 +351,11 @@ module vitaccel_top #(
         .m_axi_arburst(d_arburst), .m_axi_arcache(d_arcache), .m_axi_arprot(d_arprot), .m_axi_arvalid(d_arvalid),
         .m_axi_arready(d_arready), .m_axi_rid(d_rid), .m_axi_rdata(d_rdata), .m_axi_rresp(d_rresp),
         .m_axi_rlast(d_rlast), .m_axi_rvalid(d_rvalid), .m_axi_rready(d_rready),
-        .m_axi_awid(m_axi_gmem0_AWID), .m_axi_awaddr(m_axi_gmem0_AWADDR), .m_axi_awlen(m_axi_gmem0_AWLEN),
-        .m_axi_awsize(m_axi_gmem0_AWSIZE), .m_axi_awburst(m_axi_gmem0_AWBURST),
-        .m_axi_awcache({d_awcache3_unused, d_awcache_unused}), .m_axi_awprot(d_awprot_unused),
-        .m_axi_awvalid(m_axi_gmem0_AWVALID), .m_axi_awready(m_axi_gmem0_AWREADY),
-        .m_axi_wdata(m_axi_gmem0_WDATA), .m_axi_wstrb(m_axi_gmem0_WSTRB), .m_axi_wlast(m_axi_gmem0_WLAST),
-        .m_axi_wvalid(m_axi_gmem0_WVALID), .m_axi_wready(m_axi_gmem0_WREADY),
-        .m_axi_bid(m_axi_gmem0_BID), .m_axi_bresp(m_axi_gmem0_BRESP), .m_axi_bvalid(m_axi_gmem0_BVALID),
-        .m_axi_bready(m_axi_gmem0_BREADY)
+        .m_axi_awid(d_awid), .m_axi_awaddr(d_awaddr), .m_axi_awlen(d_awlen), .m_axi_awsize(d_awsize),
+        .m_axi_awburst(d_awburst), .m_axi_awcache(d_awcache), .m_axi_awprot(d_awprot), .m_axi_awvalid(d_awvalid),
+        .m_axi_awready(d_awready), .m_axi_wdata(d_wdata), .m_axi_wstrb(d_wstrb), .m_axi_wlast(d_wlast),
+        .m_axi_wvalid(d_wvalid), .m_axi_wready(d_wready), .m_axi_bid(d_bid), .m_axi_bresp(d_bresp),
+        .m_axi_bvalid(d_bvalid), .m_axi_bready(d_bready)
     );
 
     // DMA read port 0 -> arbiter master 0
@@ -370,7 +374,7 @@ module vitaccel_top #(
     assign d_rvalid[0]           = arb_rvalid[0];
     assign arb_rready[0]         = d_rready[0];
 
-    // DMA read ports 1..3 -> gmem1..3 (read only: their write channels stay idle)
+    // DMA read ports 1..3 -> gmem1..3
     assign m_axi_gmem1_ARID    = d_arid[1];
     assign m_axi_gmem1_ARADDR  = d_araddr[1*ADDR_W +: ADDR_W];
     assign m_axi_gmem1_ARLEN   = d_arlen[1*8 +: 8];
@@ -386,17 +390,6 @@ module vitaccel_top #(
     assign d_rlast[1]           = m_axi_gmem1_RLAST;
     assign d_rvalid[1]          = m_axi_gmem1_RVALID;
     assign m_axi_gmem1_RREADY  = d_rready[1];
-    assign m_axi_gmem1_AWID    = '0;
-    assign m_axi_gmem1_AWADDR  = '0;
-    assign m_axi_gmem1_AWLEN   = '0;
-    assign m_axi_gmem1_AWSIZE  = 3'($clog2(DATA_W / 8));
-    assign m_axi_gmem1_AWBURST = 2'b01;
-    assign m_axi_gmem1_AWVALID = 1'b0;
-    assign m_axi_gmem1_WDATA   = '0;
-    assign m_axi_gmem1_WSTRB   = '0;
-    assign m_axi_gmem1_WLAST   = 1'b0;
-    assign m_axi_gmem1_WVALID  = 1'b0;
-    assign m_axi_gmem1_BREADY  = 1'b1;
     assign m_axi_gmem2_ARID    = d_arid[2];
     assign m_axi_gmem2_ARADDR  = d_araddr[2*ADDR_W +: ADDR_W];
     assign m_axi_gmem2_ARLEN   = d_arlen[2*8 +: 8];
@@ -412,17 +405,6 @@ module vitaccel_top #(
     assign d_rlast[2]           = m_axi_gmem2_RLAST;
     assign d_rvalid[2]          = m_axi_gmem2_RVALID;
     assign m_axi_gmem2_RREADY  = d_rready[2];
-    assign m_axi_gmem2_AWID    = '0;
-    assign m_axi_gmem2_AWADDR  = '0;
-    assign m_axi_gmem2_AWLEN   = '0;
-    assign m_axi_gmem2_AWSIZE  = 3'($clog2(DATA_W / 8));
-    assign m_axi_gmem2_AWBURST = 2'b01;
-    assign m_axi_gmem2_AWVALID = 1'b0;
-    assign m_axi_gmem2_WDATA   = '0;
-    assign m_axi_gmem2_WSTRB   = '0;
-    assign m_axi_gmem2_WLAST   = 1'b0;
-    assign m_axi_gmem2_WVALID  = 1'b0;
-    assign m_axi_gmem2_BREADY  = 1'b1;
     assign m_axi_gmem3_ARID    = d_arid[3];
     assign m_axi_gmem3_ARADDR  = d_araddr[3*ADDR_W +: ADDR_W];
     assign m_axi_gmem3_ARLEN   = d_arlen[3*8 +: 8];
@@ -438,23 +420,74 @@ module vitaccel_top #(
     assign d_rlast[3]           = m_axi_gmem3_RLAST;
     assign d_rvalid[3]          = m_axi_gmem3_RVALID;
     assign m_axi_gmem3_RREADY  = d_rready[3];
-    assign m_axi_gmem3_AWID    = '0;
-    assign m_axi_gmem3_AWADDR  = '0;
-    assign m_axi_gmem3_AWLEN   = '0;
-    assign m_axi_gmem3_AWSIZE  = 3'($clog2(DATA_W / 8));
-    assign m_axi_gmem3_AWBURST = 2'b01;
-    assign m_axi_gmem3_AWVALID = 1'b0;
-    assign m_axi_gmem3_WDATA   = '0;
-    assign m_axi_gmem3_WSTRB   = '0;
-    assign m_axi_gmem3_WLAST   = 1'b0;
-    assign m_axi_gmem3_WVALID  = 1'b0;
-    assign m_axi_gmem3_BREADY  = 1'b1;
+    // DMA write ports 0..3 -> gmem0..3 (STORE bursts round-robin)
+    assign m_axi_gmem0_AWID    = d_awid[0];
+    assign m_axi_gmem0_AWADDR  = d_awaddr[0*ADDR_W +: ADDR_W];
+    assign m_axi_gmem0_AWLEN   = d_awlen[0*8 +: 8];
+    assign m_axi_gmem0_AWSIZE  = d_awsize[0*3 +: 3];
+    assign m_axi_gmem0_AWBURST = d_awburst[0*2 +: 2];
+    assign m_axi_gmem0_AWVALID = d_awvalid[0];
+    assign d_awready[0]         = m_axi_gmem0_AWREADY;
+    assign m_axi_gmem0_WDATA   = d_wdata[0*DATA_W +: DATA_W];
+    assign m_axi_gmem0_WSTRB   = d_wstrb[0*(DATA_W/8) +: DATA_W/8];
+    assign m_axi_gmem0_WLAST   = d_wlast[0];
+    assign m_axi_gmem0_WVALID  = d_wvalid[0];
+    assign d_wready[0]          = m_axi_gmem0_WREADY;
+    assign d_bid[0]             = m_axi_gmem0_BID;
+    assign d_bresp[0*2 +: 2]    = m_axi_gmem0_BRESP;
+    assign d_bvalid[0]          = m_axi_gmem0_BVALID;
+    assign m_axi_gmem0_BREADY  = d_bready[0];
+    assign m_axi_gmem1_AWID    = d_awid[1];
+    assign m_axi_gmem1_AWADDR  = d_awaddr[1*ADDR_W +: ADDR_W];
+    assign m_axi_gmem1_AWLEN   = d_awlen[1*8 +: 8];
+    assign m_axi_gmem1_AWSIZE  = d_awsize[1*3 +: 3];
+    assign m_axi_gmem1_AWBURST = d_awburst[1*2 +: 2];
+    assign m_axi_gmem1_AWVALID = d_awvalid[1];
+    assign d_awready[1]         = m_axi_gmem1_AWREADY;
+    assign m_axi_gmem1_WDATA   = d_wdata[1*DATA_W +: DATA_W];
+    assign m_axi_gmem1_WSTRB   = d_wstrb[1*(DATA_W/8) +: DATA_W/8];
+    assign m_axi_gmem1_WLAST   = d_wlast[1];
+    assign m_axi_gmem1_WVALID  = d_wvalid[1];
+    assign d_wready[1]          = m_axi_gmem1_WREADY;
+    assign d_bid[1]             = m_axi_gmem1_BID;
+    assign d_bresp[1*2 +: 2]    = m_axi_gmem1_BRESP;
+    assign d_bvalid[1]          = m_axi_gmem1_BVALID;
+    assign m_axi_gmem1_BREADY  = d_bready[1];
+    assign m_axi_gmem2_AWID    = d_awid[2];
+    assign m_axi_gmem2_AWADDR  = d_awaddr[2*ADDR_W +: ADDR_W];
+    assign m_axi_gmem2_AWLEN   = d_awlen[2*8 +: 8];
+    assign m_axi_gmem2_AWSIZE  = d_awsize[2*3 +: 3];
+    assign m_axi_gmem2_AWBURST = d_awburst[2*2 +: 2];
+    assign m_axi_gmem2_AWVALID = d_awvalid[2];
+    assign d_awready[2]         = m_axi_gmem2_AWREADY;
+    assign m_axi_gmem2_WDATA   = d_wdata[2*DATA_W +: DATA_W];
+    assign m_axi_gmem2_WSTRB   = d_wstrb[2*(DATA_W/8) +: DATA_W/8];
+    assign m_axi_gmem2_WLAST   = d_wlast[2];
+    assign m_axi_gmem2_WVALID  = d_wvalid[2];
+    assign d_wready[2]          = m_axi_gmem2_WREADY;
+    assign d_bid[2]             = m_axi_gmem2_BID;
+    assign d_bresp[2*2 +: 2]    = m_axi_gmem2_BRESP;
+    assign d_bvalid[2]          = m_axi_gmem2_BVALID;
+    assign m_axi_gmem2_BREADY  = d_bready[2];
+    assign m_axi_gmem3_AWID    = d_awid[3];
+    assign m_axi_gmem3_AWADDR  = d_awaddr[3*ADDR_W +: ADDR_W];
+    assign m_axi_gmem3_AWLEN   = d_awlen[3*8 +: 8];
+    assign m_axi_gmem3_AWSIZE  = d_awsize[3*3 +: 3];
+    assign m_axi_gmem3_AWBURST = d_awburst[3*2 +: 2];
+    assign m_axi_gmem3_AWVALID = d_awvalid[3];
+    assign d_awready[3]         = m_axi_gmem3_AWREADY;
+    assign m_axi_gmem3_WDATA   = d_wdata[3*DATA_W +: DATA_W];
+    assign m_axi_gmem3_WSTRB   = d_wstrb[3*(DATA_W/8) +: DATA_W/8];
+    assign m_axi_gmem3_WLAST   = d_wlast[3];
+    assign m_axi_gmem3_WVALID  = d_wvalid[3];
+    assign d_wready[3]          = m_axi_gmem3_WREADY;
+    assign d_bid[3]             = m_axi_gmem3_BID;
+    assign d_bresp[3*2 +: 2]    = m_axi_gmem3_BRESP;
+    assign d_bvalid[3]          = m_axi_gmem3_BVALID;
+    assign m_axi_gmem3_BREADY  = d_bready[3];
     /* verilator lint_off UNUSEDSIGNAL */
-    logic unused_wr_ports;
-    assign unused_wr_ports = ^{m_axi_gmem1_AWREADY, m_axi_gmem1_WREADY, m_axi_gmem1_BID, m_axi_gmem1_BRESP,
-                               m_axi_gmem1_BVALID, m_axi_gmem2_AWREADY, m_axi_gmem2_WREADY, m_axi_gmem2_BID,
-                               m_axi_gmem2_BRESP, m_axi_gmem2_BVALID, m_axi_gmem3_AWREADY, m_axi_gmem3_WREADY,
-                               m_axi_gmem3_BID, m_axi_gmem3_BRESP, m_axi_gmem3_BVALID, d_arid[0]};
+    logic unused_ids;
+    assign unused_ids = d_arid[0];  // port 0's ARID is the arbiter's
     /* verilator lint_on UNUSEDSIGNAL */
 
     logic              g_start, g_busy, g_done, l_start, l_busy, l_done, r_start, r_busy, r_done;

@@ -16,13 +16,14 @@ ACT_WORD_COLS = 2  # ACT port width = ACT_WORD_COLS * array_cols bytes per clock
 GEMM_SETUP = 3  # GEMM: start, checks, first phase (the record shift scan / B preload add their own clocks)
 GEMM_PIPE = 11  # GEMM: first A-tile fill to first k-step (+ R clocks) and last row out of the epilogue to done
 GEMM_TABLE_LOAD = 18  # GELU8: the 256-entry table, 16 entries per clock, + 2
-SOFTMAX_TAIL = 22  # SOFTMAX: per column tile, pass-1 tail + reciprocal + pass-2 latency (+ M rows + transposes)
+SOFTMAX_DRAIN = 33  # SOFTMAX: last row into pass 1 -> reciprocal -> first pass-2 row of the last column tile
 LN_PIPE = 40  # LAYERNORM latency: record header, the row's statistics, isqrt + reciprocal pipeline, first output
 LN_PARAM_SETUP = 8  # LAYERNORM: record header reads and checks before gamma / beta stream in
 ROUTE_LANES = 16  # tokens routed in parallel (one softmax/top-k lane each, experts serial)
 ROUTE_SETUP = 4  # ROUTE: decode + first logits window after the route record is read
 ROUTE_GROUP_TAIL = 23  # ROUTE: per group of ROUTE_LANES tokens, 2 E + this (gate softmax tail, reciprocal, queues)
 DMA_SETUP = 8  # descriptor decode, first address beat
+STORE_BURST_BEATS = 16  # STORE bursts (round-robin over the ports); the last one drains at one beat per clock
 DDR_LATENCY_NS = 250.0  # first-data latency of the PS DDR controller seen from a PL HP port
 DDR_EFFICIENCY = 0.9  # sustained fraction of DDR peak for long sequential bursts (refresh, page misses)
 SKIP_CYCLES = 1  # a conditional instruction whose queue is empty retires in one cycle

