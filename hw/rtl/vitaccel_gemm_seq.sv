@@ -140,8 +140,9 @@ module vitaccel_gemm_seq #(
         else                                                                       span = E_NONE;
     endfunction
 
+    // record arrays start WBUF_ALIGN-aligned (vitaccel.isa.record_layout)
     function automatic logic [31:0] al16(input logic [31:0] x);
-        al16 = (x + 32'd15) & ~32'd15;
+        al16 = (x + 32'(vitaccel_isa_pkg::WBUF_ALIGN) - 32'd1) & ~(32'(vitaccel_isa_pkg::WBUF_ALIGN) - 32'd1);
     endfunction
 
     // ---------------- derived sizes ----------------
@@ -155,10 +156,15 @@ module vitaccel_gemm_seq #(
     assign is_sm     = f_epi == EPI_SOFTMAX;
     assign is_acc    = f_epi == EPI_ACC32;
     assign trans_w   = f_trans && !is_sm;
-    assign r_mo      = al16(32'(f_n) << 2);
-    assign r_so      = r_mo + al16(32'(f_n) << 1);
-    assign r_to      = r_so + al16(32'(f_n));
-    assign r_bytes   = is_acc ? r_mo : (f_epi == EPI_GELU8) ? r_to + 32'd256 : r_to;
+    // record layouts (vitaccel_isa_pkg::REC_*): bias | mult (cmult) | shift (cshift) | GELU table; the combine
+    // record has the req record's element sizes
+    assign r_mo      = al16(32'(f_n) * 32'(vitaccel_isa_pkg::REC_REQ_BIAS_ES));
+    assign r_so      = r_mo + al16(32'(f_n) * 32'(vitaccel_isa_pkg::REC_REQ_MULT_ES));
+    assign r_to      = r_so + al16(32'(f_n) * 32'(vitaccel_isa_pkg::REC_REQ_SHIFT_ES));
+    assign r_bytes   = is_acc ? r_mo
+                     : (f_epi == EPI_GELU8) ? r_to + 32'(vitaccel_isa_pkg::REC_GELU_TABLE_FIXED)
+                                              * 32'(vitaccel_isa_pkg::REC_GELU_TABLE_ES)
+                     : r_to;
     assign es        = is_acc ? 32'd4 : res_mode ? 32'd2 : 32'd1;
     assign nt        = (32'(f_n) + 32'(COLS - 1)) / 32'(COLS);
     assign nwk       = (32'(f_k) + 32'(W - 1)) / 32'(W);
