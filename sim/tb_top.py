@@ -1,7 +1,7 @@
 """cocotb system testbench: vitaccel_top's control path (register map, image header check, instruction fetch,
 decode-time errors) against the ISA simulator on the same program and memory image, with cocotbext-axi's
 AxiLiteMaster on s_axi_control and AxiRam on every m_axi_gmem<p>. Programs use NOP / SYNC / END plus corrupted
-instructions, because the datapath instructions are not dispatched yet (they stop with UNSUPPORTED)."""
+instructions (the datapath instructions are covered by tb_top_dma / tb_top_program)."""
 
 from __future__ import annotations
 

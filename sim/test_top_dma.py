@@ -1,4 +1,4 @@
-"""System level: vitaccel_top executing LOAD / STORE / IM2COL / GEMM (REQ8 subset) vs the ISA simulator (STATUS, ERROR_PC, OUTPUT bytes),
+"""System level: vitaccel_top executing LOAD / STORE / IM2COL / GEMM (REQ8 with immediates / records, B in ACT or WBUF) vs the ISA simulator (STATUS, ERROR_PC, OUTPUT bytes),
 both simulators, cocotbext-axi AxiRam with and without random stalls."""
 
 from __future__ import annotations
