@@ -116,8 +116,10 @@ module vitaccel_route_seq #(
         else if (64'(f_src) >= 64'(ACT_BYTES))                                            c_src = E_RANGE;
         else if (s_end > 64'(ACT_BYTES))                                                  c_src = E_OVER;
         else                                                                              c_src = E_NONE;
-        r_so    = ((32'(f_exp) << 1) + 32'(WAL - 1)) / 32'(WAL) * 32'(WAL);
-        r_bytes = r_so + (32'(f_exp) + 32'(WAL - 1)) / 32'(WAL) * 32'(WAL);
+        // route record (vitaccel_isa_pkg::REC_ROUTE_*): mult[E], shift[E], each array WBUF_ALIGN-aligned
+        r_so    = (32'(f_exp) * 32'(vitaccel_isa_pkg::REC_ROUTE_MULT_ES) + 32'(WAL - 1)) / 32'(WAL) * 32'(WAL);
+        r_bytes = r_so + (32'(f_exp) * 32'(vitaccel_isa_pkg::REC_ROUTE_SHIFT_ES) + 32'(WAL - 1)) / 32'(WAL)
+                  * 32'(WAL);
         if (f_param % 32'(WAL) != 0)                              c_rec = E_FIELD;
         else if (64'(f_param) >= 64'(WBUF_BYTES))                  c_rec = E_RANGE;
         else if (64'(f_param) + 64'(r_bytes) > 64'(WBUF_BYTES))    c_rec = E_OVER;
