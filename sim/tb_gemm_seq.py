@@ -72,7 +72,7 @@ def cycle_formula(cfg: Any, ins: Any, m: int) -> int:
     body = r + 1 + nt * mt * t_tile + nt * par
     tail = r * beat + 10
     if epi == Epilogue.SOFTMAX:
-        # ping-pong softmax instances + double-buffered P transposer: pass 2 of column tile ct is hidden behind
+        # two-context softmax + double-buffered P transposer: pass 2 of column tile ct is hidden behind
         # the k-steps of ct + 1. After the last score row (row (m - 1) % r of the last row tile) + divider and
         # pipeline (33): either the last tile's tail shows (its M pass-2 rows in W-row chunks, each emitted as nl
         # windows while the next chunk fills, then the last chunk's nl windows; nl = columns of the last column

@@ -6,7 +6,8 @@ random (the engine must never use them). Each case: random memory contents, a LA
 corrupted for one of the checks), the same state in an IsaSimulator instance whose _layernorm is the reference.
 Checked: the error code (chk_code at decode, else err_code with done) equals the simulator's SimError code, the
 whole ACT equals the simulator's afterwards (nothing written on an error), busy / done timing, and for valid
-instructions the cycles from start to done against the engine's closed-form count (cycles()).
+instructions the cycles from start to done against the engine's closed-form count (cycles()) and the performance
+model (vitaccel.perf.timing.layernorm_cycles with ln_lanes = LANES).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from vitaccel.boards.accel import derive_accelerator_config
 from vitaccel.golden.ops import layernorm_params
 from vitaccel.isa import uarch
 from vitaccel.isa.regmap import ErrorCode
+from vitaccel.perf.timing import layernorm_cycles
 from vitaccel.sim.machine import IsaSimulator, SimError
 
 ALIGN = isa.ACT_ALIGN
@@ -36,14 +38,13 @@ RUNTIME_ERROR_CYCLES = 4  # start -> done of an out_shift / destination error (r
 LN_LAT = 33  # unit latency: last input beat of a row -> its first output beat (stats 30 + FIFO 1 + read / y / out)
 
 
-def cycles(rows: int, cols: int, array_rows: int, array_cols: int) -> int:
+def cycles(rows: int, cols: int, lanes: int, array_cols: int) -> int:
     """Engine cycles start -> done of a valid LAYERNORM (the closed form reported for vitaccel.perf):
 
-    rows * P + max(P + 39, ceil(cols / GC) + ceil(cols / BC) + 8), P = ceil(cols / L) beats per row, GC = min(L,
-    COLS / 2) gammas and BC = min(L, COLS / 4) betas per weight-buffer window. The first term of the max is the
-    first row (record header 3, source read 2, P beats, unit latency LN_LAT, write and done), the second the
+    rows * P + max(P + 39, ceil(cols / GC) + ceil(cols / BC) + 8), P = ceil(cols / L) beats per row (L = LANES),
+    GC = min(L, COLS / 2) gammas and BC = min(L, COLS / 4) betas per weight-buffer window. The first term of the max
+    is the first row (record header 3, source read 2, P beats, unit latency LN_LAT, write and done), the second the
     gamma / beta load that pass 2 waits for (it overlaps the first row's statistics)."""
-    lanes = uarch.vector_lanes(array_rows, array_cols)
     p = -(-cols // lanes)
     gc, bc = min(lanes, array_cols // 2), min(lanes, array_cols // 4)
     return rows * p + max(p + 6 + LN_LAT, -(-cols // gc) + -(-cols // bc) + 8)
@@ -258,10 +259,10 @@ def reference(cfg, case: Case) -> tuple[int, np.ndarray]:
 async def ln_seq_instructions(dut):
     c_ = tbutil.cfg()
     gen = tbutil.rng()
-    rows_, cols_ = int(dut.ROWS.value), int(dut.COLS.value)
+    cols_, lanes = int(dut.COLS.value), int(dut.LANES.value)
     act_bytes, wbuf_bytes, max_cols = int(dut.ACT_BYTES.value), int(dut.WBUF_BYTES.value), int(dut.MAX_COLS.value)
-    w, lanes = uarch.act_word_bytes(cols_), uarch.vector_lanes(rows_, cols_)
-    cfg = replace(derive_accelerator_config("zcu102"), array_rows=rows_, array_cols=cols_,
+    w = uarch.act_word_bytes(cols_)
+    cfg = replace(derive_accelerator_config("zcu102"), array_cols=cols_, ln_lanes=lanes,
                   act_buffer_bytes=act_bytes, weight_buffer_bytes=wbuf_bytes)
     p = {"act": act_bytes, "wbuf": wbuf_bytes, "max_cols": max_cols, "lanes": lanes}
     dut.start.value, dut.instr.value, dut.wbuf_full.value = 0, 0, 0
@@ -326,10 +327,12 @@ async def ln_seq_instructions(dut):
             n_err += 1
             dut._log.info("%s -> %s (%s)", case.name, ErrorCode(exp_code).name, "decode" if chk else "run time")
             continue
-        model = uarch.GEMM_SETUP + (f["rows"] + 1) * -(-f["cols"] // lanes) + uarch.LN_PIPE
-        exp_cyc = cycles(f["rows"], f["cols"], rows_, cols_)
+        model = layernorm_cycles(cfg, f["rows"], f["cols"])
+        exp_cyc = cycles(f["rows"], f["cols"], lanes, cols_)
         dut._log.info("%s: rows=%d cols=%d L=%d: %d cycles start->done (closed form %d, perf model %d)",
                       case.name, f["rows"], f["cols"], lanes, cyc, exp_cyc, model)
         if c_.get("check_cycles", True) and cyc != exp_cyc:
             raise AssertionError(f"{desc}: {cyc} cycles, closed form says {exp_cyc}")
+        if c_.get("check_cycles", True) and cyc != model:
+            raise AssertionError(f"{desc}: {cyc} cycles, vitaccel.perf.timing.layernorm_cycles says {model}")
     dut._log.info("%d instructions bit-exact (%d with errors)", len(cases), n_err)

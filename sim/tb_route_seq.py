@@ -74,10 +74,12 @@ class Mem:
                 self.wb_reads += 1
 
 
-def make_case(gen: np.random.Generator, mem: Mem, max_t: int, max_e: int, kind: str) -> dict[str, Any]:
+def make_case(gen: np.random.Generator, mem: Mem, max_t: int, max_e: int, max_k: int, kind: str) -> dict[str, Any]:
     """Fill mem with a random ROUTE operand set; returns the instruction fields and the full flags.
 
-    kind: "random" or a corner ("tie", "sat", "neg", "single", "big", "shift_edge") or an error to inject."""
+    kind: "random" or a corner ("tie", "sat", "neg", "single", "big", "shift_edge", "kmax": topk = max_k,
+    "full": T = max_t with k = E so that every queue holds every token) or an error to inject ("e_kunsup":
+    topk = max_k + 1 <= E, UNSUPPORTED)."""
     act_bytes, wbuf_bytes = mem.act.size, mem.wbuf[0].size
     mem.act[:] = gen.integers(0, 256, act_bytes, dtype=np.uint8)
     for h in range(2):
@@ -90,7 +92,15 @@ def make_case(gen: np.random.Generator, mem: Mem, max_t: int, max_e: int, kind: 
         t = max_t
     if kind == "single":
         e, t = 1, int(gen.integers(1, max_t + 1))
-    k = int(gen.integers(1, e + 1)) if gen.random() < 0.7 else e
+    if kind in ("kmax", "e_kunsup"):
+        e = int(gen.integers(min(max_k + (kind == "e_kunsup"), max_e), max_e + 1))
+    if kind == "full":
+        e, t = int(gen.integers(1, min(max_k, max_e) + 1)), max_t
+    k = int(gen.integers(1, min(e, max_k) + 1)) if gen.random() < 0.7 else min(e, max_k)
+    if kind == "full":
+        k = e
+    if kind == "kmax":
+        k = min(e, max_k)
     rb = 4 * e
     pitch = _al(rb) + 16 * int(gen.integers(0, 3))
     while t > 1 and (t - 1) * pitch + rb > act_bytes:
@@ -153,6 +163,8 @@ def make_case(gen: np.random.Generator, mem: Mem, max_t: int, max_e: int, kind: 
         f["topk"] = 0
     elif kind == "e_kbig":
         f["topk"] = e + int(gen.integers(1, 256 - e))
+    elif kind == "e_kunsup":
+        f["topk"] = min(max_k + 1, e) if max_k < max_e else e + 1  # UNSUPPORTED (BAD_FIELD when max_k = max_e)
     elif kind == "e_tbig":
         f["tokens"] = int(gen.integers(max_t + 1, 1 << 16))
     elif kind == "e_ebig":
@@ -265,11 +277,11 @@ async def route_seq(dut):
     c = tbutil.cfg()
     gen = tbutil.rng()
     cols = int(dut.COLS.value)
-    max_t, max_e = int(dut.MAX_TOKENS.value), int(dut.MAX_EXPERTS.value)
+    max_t, max_e, max_k = int(dut.MAX_TOKENS.value), int(dut.MAX_EXPERTS.value), int(dut.MAX_TOPK.value)
     act_bytes, wbuf_bytes = int(dut.ACT_BYTES.value), int(dut.WBUF_BYTES.value)
     w = 2 * cols
     cfg = replace(derive_accelerator_config("zcu102"), act_buffer_bytes=act_bytes, weight_buffer_bytes=wbuf_bytes,
-                  max_tokens=max_t, max_experts=max_e, array_cols=cols)
+                  max_tokens=max_t, max_experts=max_e, max_topk=max_k, array_cols=cols)
     mem = Mem(dut, act_bytes, wbuf_bytes, w, cols, gen)
     for name in ("start", "q_clear", "q_rd_en", "q_len_expert", "q_len2_expert", "q_rd_expert", "q_rd_index"):
         getattr(dut, name).value = 0
@@ -280,9 +292,9 @@ async def route_seq(dut):
     await tbutil.start(dut)
     cocotb.start_soon(mem.run())
     n_check = min(64, max_e + 2)
-    errors = ["e_tok0", "e_exp0", "e_k0", "e_kbig", "e_tbig", "e_ebig", "e_pitch", "e_srcal", "e_pitchal",
+    errors = ["e_tok0", "e_exp0", "e_k0", "e_kbig", "e_kunsup", "e_tbig", "e_ebig", "e_pitch", "e_srcal", "e_pitchal",
               "e_srcrange", "e_srcover", "e_half", "e_paramal", "e_paramrange", "e_paramover", "e_shift"]
-    kinds = ["tie", "sat", "neg", "single", "big", "shift_edge", *errors]
+    kinds = ["tie", "sat", "neg", "single", "big", "shift_edge", "kmax", "full", *errors]
     kinds += [str(x) for x in gen.choice(["random"] * 20 + errors, int(c.get("n_random", 10)))]
     kinds.insert(8, "clear")   # q_clear in the middle (errors after it keep "no queues")
     prev: Any = None
@@ -297,9 +309,13 @@ async def route_seq(dut):
             got = await read_queues(dut, n_check)
             assert got == expected_queues(None, n_check), f"case {ci}: q_clear left queues {got[:2]}"
             continue
-        case = make_case(gen, mem, max_t, max_e, kind)
+        case = make_case(gen, mem, max_t, max_e, max_k, kind)
         ins = isa.make(Opcode.ROUTE, **case["fields"])
         code, reason, after = reference(cfg, mem, ins, case["full"], prev)
+        if kind == "e_kunsup" and max_k < max_e:  # the capacity case the contract names
+            assert case["fields"]["topk"] == max_k + 1 and code == ErrorCode.UNSUPPORTED, (kind, code, reason)
+        if kind == "kmax":
+            assert case["fields"]["topk"] == min(max_k, case["fields"]["experts"]) and code == ErrorCode.NONE
         await FallingEdge(dut.clk)
         dut.instr.value = int.from_bytes(isa.encode(ins), "little")
         dut.wbuf_full.value = int(case["full"][0]) | (int(case["full"][1]) << 1)

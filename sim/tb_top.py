@@ -5,8 +5,6 @@ instructions (the datapath instructions are covered by tb_top_dma / tb_top_progr
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
@@ -68,8 +66,7 @@ def header(cfg, program: bytes, over: dict) -> bytes:
 async def top_control_path(dut):
     c = tbutil.cfg()
     gen = tbutil.rng()
-    cfg = derive_accelerator_config(c["board"])
-    cfg = replace(cfg, **{k: int(c[k]) for k in ("array_rows", "array_cols") if k in c})
+    cfg = derive_accelerator_config(c["board"], {k: int(c[k]) for k in ("array_rows", "array_cols") if k in c})
     cocotb.start_soon(Clock(dut.ap_clk, 10, unit="ns").start())
     dut.ap_rst_n.value = 0
     axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi_control"), dut.ap_clk, dut.ap_rst_n,

@@ -155,3 +155,35 @@ class TopMemory:
 
     def read(self, addr: int, n: int) -> bytes:
         return self.rams[0].read(addr, n)
+
+    def inject_errors(self, read: Sequence[tuple[int, int]] = (), write: Sequence[tuple[int, int]] = ()) -> None:
+        """From now on, answer SLVERR for every beat that touches [lo, hi) of a `read` range (RRESP, data zero) or
+        of a `write` range (BRESP of the burst; those bytes are not written), on every port. Calling it again
+        replaces the ranges; no ranges: every access OKAY again. (cocotbext-axi answers SLVERR when its
+        _read / _write raise, so both are wrapped once, on the first call.)"""
+        self.read_errors, self.write_errors = list(read), list(write)
+        self.error_beats = getattr(self, "error_beats", {"read": 0, "write": 0})
+        if getattr(self, "_wrapped", False):
+            return
+        self._wrapped = True
+
+        def hit(ranges: list[tuple[int, int]], addr: int, n: int) -> bool:
+            return any(addr < hi and lo < addr + n for lo, hi in ranges)
+
+        for ram in self.rams:
+            rd, wr = ram.read_if._read, ram.write_if._write
+
+            async def _read(addr: int, n: int, _rd: Any = rd) -> bytes:
+                if hit(self.read_errors, addr, n):
+                    self.error_beats["read"] += 1
+                    raise OSError(f"injected SLVERR: read 0x{addr:x}")
+                return await _rd(addr, n)
+
+            async def _write(addr: int, data: bytes, _wr: Any = wr) -> None:
+                if hit(self.write_errors, addr, len(data)):
+                    self.error_beats["write"] += 1
+                    raise OSError(f"injected SLVERR: write 0x{addr:x}")
+                await _wr(addr, data)
+
+            ram.read_if._read = _read
+            ram.write_if._write = _write

@@ -18,9 +18,24 @@ def test_softmax_quick(sim, request):
     run(_block(LANES=4, MAX_ROWS=32, OUT_BITS=8), sim, "tb_softmax", {"n_random": 4}, seed=3, record=request)
 
 
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_softmax_z_input_quick(sim, request):
+    """REQUANT = 0 (the GEMM sequencer's instances): z codes in, no per-lane requantization."""
+    run(_block(LANES=4, MAX_ROWS=32, OUT_BITS=8, REQUANT=0), sim, "tb_softmax", {"n_random": 4}, seed=5,
+        record=request)
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_softmax_two_contexts_quick(sim, request):
+    """CONTEXTS = 2 (the GEMM sequencer's unit): groups overlap, leave in order, same bits."""
+    run(_block(LANES=4, MAX_ROWS=32, OUT_BITS=8, REQUANT=0, CONTEXTS=2), sim, "tb_softmax", {"n_random": 6},
+        seed=7, record=request)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sim", SIMULATORS)
-@pytest.mark.parametrize("params", [dict(LANES=8, MAX_ROWS=256, OUT_BITS=8), dict(LANES=2, MAX_ROWS=16, OUT_BITS=16)],
-                         ids=["L8xM256x8", "L2xM16x16"])
+@pytest.mark.parametrize("params", [dict(LANES=8, MAX_ROWS=256, OUT_BITS=8), dict(LANES=2, MAX_ROWS=16, OUT_BITS=16),
+                                    dict(LANES=8, MAX_ROWS=256, OUT_BITS=8, REQUANT=1, CONTEXTS=2)],
+                         ids=["L8xM256x8", "L2xM16x16", "L8xM256x8x2ctx"])
 def test_softmax_full(sim, params, request):
     run(_block(**params), sim, "tb_softmax", {"n_random": 20}, seed=29, record=request)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from harness import SIMULATORS, Block, run
@@ -19,7 +17,7 @@ SOURCES = top_sources()
 def test_top_control_quick(sim, request):
     # zcu102's AXI width and buffers with a 4 x 8 MAC array (the control path does not depend on the array; the
     # full 33 x 64 array would dominate build and simulation time)
-    cfg = replace(derive_accelerator_config("zcu102"), array_rows=4, array_cols=16)
+    cfg = derive_accelerator_config("zcu102", {"array_rows": 4, "array_cols": 16})
     params = top_parameters(cfg, addr_w=40)
     run(Block("vitaccel_top", SOURCES, params), sim, "tb_top",
         {"board": "zcu102", "array_rows": 4, "array_cols": 16, "n_random": 8}, seed=21, record=request)

@@ -3,8 +3,6 @@ both simulators, cocotbext-axi AxiRam with and without random stalls."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from harness import SIMULATORS, Block, run
@@ -19,8 +17,8 @@ SOURCES = top_sources()
 def _block(board: str, act_bytes: int, wbuf_bytes: int, rows: int = 4, cols: int = 16) -> tuple[Block, dict]:
     """Small buffers (so random operands hit the ends of ACT / WBUF) and a small MAC array (so GEMMs span several
     tiles) in the board's AXI width; the config hash is that of the modified configuration."""
-    cfg = replace(derive_accelerator_config(board), act_buffer_bytes=act_bytes, weight_buffer_bytes=wbuf_bytes,
-                  array_rows=rows, array_cols=cols)
+    cfg = derive_accelerator_config(board, {"act_buffer_bytes": act_bytes, "weight_buffer_bytes": wbuf_bytes,
+                                            "array_rows": rows, "array_cols": cols})
     tb = {"board": board, "act_bytes": act_bytes, "wbuf_bytes": wbuf_bytes, "array_rows": rows, "array_cols": cols}
     return Block("vitaccel_top", SOURCES, top_parameters(cfg, addr_w=40), name="top_dma"), tb
 
@@ -59,3 +57,11 @@ def test_top_load_store_axi64(sim, request):
 def test_top_load_store_long(sim, request):
     block, tb = _block("zcu102", 4096, 1024)
     run(block, sim, "tb_top_dma", {**tb, "n_random": 150}, seed=33, record=request)
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_top_axi_error_quick(sim, request):
+    """SLVERR on a LOAD / weight LOAD / realigned LOAD / IM2COL read, a STORE write, an instruction fetch and the
+    header read: STATUS = AXI_ERROR, ERROR_PC = that instruction (earliest in program order), ap_done raised."""
+    block, tb = _block("zcu102", 4096, 1024)
+    run(block, sim, "tb_top_axi_err", tb, seed=51, record=request)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +31,10 @@ LAYOUT = {"image": 0x10000, "program": 0x200000, "input": 0x210000, "output": 0x
 
 
 def small_config() -> AcceleratorConfig:
-    """4 x 16 array, small buffers: many tiles per GEMM, cheap to simulate, ACT cleaned before each case."""
-    return replace(derive_accelerator_config("zcu102"), array_rows=4, array_cols=16, act_buffer_bytes=64 * 1024,
-                   weight_buffer_bytes=32 * 1024)
+    """4 x 16 array, small buffers: many tiles per GEMM, cheap to simulate, ACT cleaned before each case; router
+    top-k capacity 2 (m3vit-micro routes top-2; an illegal ROUTE with topk = 3 <= experts is UNSUPPORTED)."""
+    return derive_accelerator_config("zcu102", {"max_topk": 2, "array_rows": 4, "array_cols": 16,
+                                                "act_buffer_bytes": 64 * 1024, "weight_buffer_bytes": 32 * 1024})
 
 
 def _clean(cfg: AcceleratorConfig) -> tuple[bytes, bytes]:
@@ -100,8 +100,8 @@ def _corrupt(ins: list[isa.Instruction], cfg: AcceleratorConfig, gen: np.random.
         out[k] = isa.make("NOP")
     elif kind == "ln_cols":
         f["cols"] = isa.uarch.LN_MAX_COLS + 16
-    else:
-        f["topk"] = f["experts"] + 1
+    else:  # beyond the router's capacity (UNSUPPORTED) when possible, else beyond the experts (BAD_FIELD)
+        f["topk"] = cfg.max_topk + 1 if cfg.max_topk < f["experts"] else f["experts"] + 1
     return out
 
 

@@ -139,6 +139,38 @@ def test_csim_epilogue_acc32(ops0):
     np.testing.assert_array_equal(got, acc + bias)
 
 
+def test_csim_epilogue_modes_are_the_isa_epilogue():
+    """csim passes vitaccel.isa.Epilogue values to va_ops_capi's EpiMode(mode): the C enum of va_epilogue.h must
+    hold the same values (parsed from the header here), and csim names no other copy."""
+    import re
+
+    from vitaccel.hlsgen.toolchain import hls_source_dir
+    from vitaccel.isa import Epilogue
+
+    text = (hls_source_dir() / "include" / "va_epilogue.h").read_text()
+    body = text[text.index("enum EpiMode"):]
+    body = body[:body.index("};")]
+    c_enum = {name: int(v) for name, v in re.findall(r"(EPI_\w+)\s*=\s*(\d+)", body)}
+    expect = {"EPI_ACC32": Epilogue.ACC32, "EPI_S8": Epilogue.REQ8, "EPI_S8_GELU": Epilogue.GELU8,
+              "EPI_RES16": Epilogue.RESADD}
+    assert c_enum == {k: int(v) for k, v in expect.items()}
+    for name, mode in expect.items():
+        assert getattr(csim, name) is mode
+    assert set(csim.ELEMENT_MODES) == set(expect.values())
+
+
+def test_csim_epilogue_rejects_modes_it_does_not_compute(ops0):
+    from vitaccel.errors import InputError
+    from vitaccel.isa import Epilogue
+
+    for mode in (Epilogue.SOFTMAX, Epilogue.MOE_COMBINE, 9):
+        with pytest.raises(InputError, match="ACC32, REQ8, GELU8, RESADD"):
+            ops0.epilogue(mode, np.zeros((1, 4)), np.zeros(4), np.ones(4), np.zeros(4))
+    g = rng(6)
+    acc, bias = g.integers(-1000, 1000, (2, 8)), g.integers(-1000, 1000, 8)
+    np.testing.assert_array_equal(ops0.epilogue(Epilogue.ACC32, acc, bias, np.zeros(8), np.zeros(8)), acc + bias)
+
+
 # ---- softmax -----------------------------------------------------------------------------------------------------
 Z_MIN, Z_MAX = fp.int_range(fp.SM_Z_BITS)
 

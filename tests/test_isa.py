@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import shutil
 import subprocess
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,6 +124,60 @@ def test_register_map_vitis_layout() -> None:
     code, err, done = isa.decode_status(isa.status_word(isa.ErrorCode.WBUF_STATE))
     assert code == isa.ErrorCode.WBUF_STATE and err and done
     assert isa.decode_status(isa.status_word(0)) == (isa.ErrorCode.NONE, False, True)
+
+
+def test_register_fields_own_the_layout() -> None:
+    """The bit fields of regmap are the documented layout (docs/isa.md section 6 restated here), no two fields of a
+    register overlap, and the decode helpers, the AP_CTRL / ISR constants and the emitted REGF_* constants all
+    follow them."""
+    from vitaccel.isa import regmap
+
+    documented = {  # register: {field: (lo, width)} -- independent restatement of the register table
+        "AP_CTRL": {"START": (0, 1), "DONE": (1, 1), "IDLE": (2, 1), "READY": (3, 1), "AUTO_RESTART": (7, 1)},
+        "GIE": {"ENABLE": (0, 1)}, "IER": {"AP_DONE": (0, 1), "AP_READY": (1, 1)},
+        "ISR": {"AP_DONE": (0, 1), "AP_READY": (1, 1)},
+        "ISA_VERSION": {"MINOR": (0, 16), "MAJOR": (16, 16)},
+        "STATUS": {"CODE": (0, 8), "ERROR": (8, 1), "DONE": (9, 1)},
+    }
+    got: dict[str, dict[str, tuple[int, int]]] = {}
+    for f in regmap.REGISTER_FIELDS:
+        assert f.register in isa.REGISTERS
+        got.setdefault(f.register, {})[f.name] = (f.lo, f.width)
+    assert got == documented
+    for reg in got:
+        masks = [f.mask for f in regmap.REGISTER_FIELDS if f.register == reg]
+        assert sum(masks) == functools.reduce(operator.or_, masks) < 1 << 32, reg  # disjoint, 32 bits
+    assert (regmap.AP_CTRL_START, regmap.AP_CTRL_DONE, regmap.AP_CTRL_IDLE, regmap.AP_CTRL_READY,
+            regmap.AP_CTRL_AUTO_RESTART) == (0x1, 0x2, 0x4, 0x8, 0x80)
+    assert (regmap.ISR_AP_DONE, regmap.ISR_AP_READY, regmap.ISR_ALL, regmap.IER_AP_DONE) == (1, 2, 3, 1)
+    assert regmap.isa_version_word(isa.ISA_MAJOR, isa.ISA_MINOR) == isa.ISA_VERSION
+    assert regmap.decode_isa_version(0x0003_0007) == (3, 7)
+    for code in isa.ErrorCode:
+        word = int(code) | (1 << 8 if code else 0) | 1 << 9
+        assert isa.status_word(code) == word and isa.decode_status(word) == (code, bool(code), True)
+    assert regmap.status_fields(0x2FF) == (0xFF, False, True) and regmap.error_name(0xFF) == "unknown"
+    with pytest.raises(ValueError):
+        isa.decode_status(0x2FF)
+    with pytest.raises(ValueError):
+        regmap.FIELDS["STATUS_CODE"].put(256)
+    hdr = isa.to_c_header()
+    for key, f in regmap.FIELDS.items():
+        assert f"#define VA_REGF_{key}_LO {f.lo}" in hdr and f"#define VA_REGF_{key}_W {f.width}" in hdr
+
+
+def test_axi_error_code_and_the_error_table_of_the_docs() -> None:
+    """AXI_ERROR = 10 in every emitted package, and docs/isa.md lists every ErrorCode as "<value> <NAME>"."""
+    assert int(isa.ErrorCode.AXI_ERROR) == 10
+    assert "#define VA_ERR_AXI_ERROR 10" in isa.to_c_header()
+    assert "localparam [31:0] ERR_AXI_ERROR = 32'h0000000A;" in isa.to_sv_package()
+    assert " ERR_AXI_ERROR 10 " in isa.to_tcl()
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "isa.md").read_text()
+    table = doc[doc.index("Error codes ("):]
+    table = " ".join(table[:table.index("\n## ")].split())
+    for code in isa.ErrorCode:
+        if code:
+            assert f"{int(code)} {code.name}" in table, f"docs/isa.md error table lacks {int(code)} {code.name}"
+    assert all(code.doc for code in isa.ErrorCode)
 
 
 def test_b_tile_packing_matches_the_array_read_order() -> None:

@@ -30,8 +30,8 @@ ACT, WBUF = 4096, 1024
 
 
 def small_config(board: str = "zcu102") -> Any:
-    return replace(derive_accelerator_config(board), act_buffer_bytes=ACT, weight_buffer_bytes=WBUF,
-                   array_rows=4, array_cols=16)
+    return derive_accelerator_config(board, {"act_buffer_bytes": ACT, "weight_buffer_bytes": WBUF,
+                                             "array_rows": 4, "array_cols": 16})
 
 
 @pytest.fixture(scope="module")

@@ -548,3 +548,32 @@ def test_qmodel_is_checked_against_the_manifest_scales(micro, tmp_path: Path, ca
     other = synthetic_qmodel("vit-digits", seed=0).save(tmp_path / "other.npz")
     with pytest.raises(ConfigError, match=r"other\.npz is 'vit-digits' but the bundle .* 'm3vit-micro'"):
         Bundle.load(d, qmodel=other)
+
+
+def test_axi_error_is_named_with_its_instruction(micro, tmp_path: Path) -> None:
+    """A bus error only the RTL build reports (STATUS code 10, docs/isa.md): the driver names AXI_ERROR, the
+    instruction and what it means; ERROR_PC 0xFFFFFFFF (the header read) is reported as the image header."""
+    cp = micro["cps"][0]
+    d = _bundle(tmp_path, cp)
+    img = _images(micro["qm"], 1, seed=2)[0]
+
+    class BusErrorDevice(IsaDevice):
+        epc = 3
+
+        def read32(self, offset: int) -> int:
+            if offset == REGISTERS["STATUS"]:
+                return 10 | 1 << 8 | 1 << 9  # docs/isa.md: [7:0] code, [8] error, [9] done
+            if offset == REGISTERS["ERROR_PC"]:
+                return self.epc
+            return super().read32(offset)
+
+    for epc, where in ((3, "instruction 3"), (0xFFFFFFFF, "memory image header")):
+        dev = BusErrorDevice(micro["cfg"], threaded=False)
+        dev.epc = epc
+        with Accelerator(d, dev) as acc, pytest.raises(DeviceProgramError) as got:
+            acc.run(img, output="int32")
+        dev.close()
+        assert got.value.code == ErrorCode.AXI_ERROR and int(got.value.code) == 10
+        assert got.value.index == (-1 if epc == 0xFFFFFFFF else epc)
+        msg = str(got.value)
+        assert "AXI_ERROR (code 10)" in msg and where in msg and "SLVERR/DECERR" in msg, msg

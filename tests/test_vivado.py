@@ -23,7 +23,7 @@ from vitaccel.boards import board_dir, derive_accelerator_config, list_boards
 from vitaccel.errors import ConfigError
 from vitaccel.toolchain import repo_root
 from vitaccel.vivado import ports
-from vitaccel.vivado.generate import generate_build, stem
+from vitaccel.vivado.generate import generate_build, stem, vivado_tcl_dir
 from vitaccel.vivado.tclcheck import TclCheckError, check_build, run_stubs
 
 pytestmark = pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh not installed (apt-get install tcl)")
@@ -256,6 +256,37 @@ def test_stop_after_bd_and_jobs_override(tmp_path):
     res = run_stubs(b.tcl, expect_for("zcu104", "rtl"), stub_knobs(b), env={"VITACCEL_JOBS": "7"})
     assert [c.args for c in res.calls if c.name == "launch_runs"] == ["synth_1 -jobs 7",
                                                                       "impl_1 -to_step write_bitstream -jobs 7"]
+
+
+# ------------------------------------------------------------------ HP port facts: board config + schema only
+@pytest.mark.parametrize("board", list_boards())
+def test_hp_port_count_and_widths_come_from_the_board_config_and_schema(tmp_path, board):
+    """build.tcl carries VA(hp_ports) = hp_ports.count and VA(hp_widths) = the schema's width_bits values up to the
+    board's width (read from the JSON schema here); the PS tcl files type no count or width list of their own."""
+    y = board_yaml(board)
+    enum = json.loads((board_dir() / "board.schema.json").read_text())["properties"]["hp_ports"]["properties"][
+        "width_bits"]["enum"]
+    widths = " ".join(str(w) for w in sorted(enum) if w <= y["hp_ports"]["width_bits"])
+    text = gen(tmp_path, board, "rtl").tcl.read_text()
+    assert f"set VA(hp_ports) {y['hp_ports']['count']}\n" in text
+    assert f"set VA(hp_widths) {{{widths}}}\n" in text
+    for ps in ("ps_zynq_ultra_ps_e.tcl", "ps_processing_system7.tcl"):
+        src = (vivado_tcl_dir() / ps).read_text()
+        assert re.search(r"VA_PS\((max_hp|hp_widths)\)\s+[{\d]", src) is None, f"{ps} types an HP fact"
+
+
+@pytest.mark.parametrize("old,new,needle", [
+    ("set VA(hp_widths) {32 64 128}", "set VA(hp_widths) {32 64}", "HP port width 128 bits is not one of 32 64"),
+    ("set VA(hp_ports) 4", "set VA(hp_ports) 3", "4 AXI masters but the MPSoC has 3 HP ports"),
+], ids=["widths", "count"])
+def test_ps_tcl_checks_use_the_generated_hp_facts(tmp_path, old, new, needle):
+    b = gen(tmp_path, "zcu102", "rtl")
+    text = b.tcl.read_text()
+    assert old in text
+    b.tcl.write_text(text.replace(old, new))
+    res = run_stubs(b.tcl, expect_for("zcu102", "rtl"), stub_knobs(b))
+    found = (res.error or "") + " ".join(res.messages())
+    assert (res.error is not None or res.exit_code) and needle in found, found
 
 
 # ------------------------------------------------------------------ the stubs reject broken scripts

@@ -37,7 +37,7 @@ static const int C = VA_ARRAY_COLS;
 static_assert((1 << LN_MAX_C_BITS) == VA_UA_LN_MAX_COLS, "va_layernorm.h widths must cover uarch.LN_MAX_COLS channels");
 static const int ACT_BYTES = VA_CFG_ACT_BYTES;
 static const int WBUF_BYTES = VA_CFG_WBUF_HALF_BYTES;
-static const int TOPK_MAX = VA_MAX_EXPERTS;  // top-k width of the router (k <= experts <= max_experts)
+static const int TOPK_MAX = VA_MAX_TOPK;  // top-k width of the router (AcceleratorConfig.max_topk; k > it: UNSUPPORTED)
 
 // Field extraction with the generated positions: FIELD(w, GEMM, M) = bits [LO + W - 1 : LO] of w.
 #define VA_FIELD(w, OP, NAME) \
@@ -347,6 +347,7 @@ inline int exec_route(OnChip &s, const instr_t &w) {
     int half = VA_FIELD(w, ROUTE, WBUF);
     if (t_n < 1 || e_n < 1 || k < 1 || k > e_n) return VA_ERR_BAD_FIELD;
     if (t_n > VA_MAX_TOKENS || e_n > VA_MAX_EXPERTS) return VA_ERR_UNSUPPORTED;
+    if (k > TOPK_MAX) return VA_ERR_UNSUPPORTED;
     VA_TRY(span(ACT_BYTES, src, t_n, 4 * e_n, sp, VA_ACT_ALIGN));
     if (!s.wbuf_loaded[half]) return VA_ERR_WBUF_STATE;
     uint64_t rbytes = va_rec_route_bytes(e_n);

@@ -33,8 +33,9 @@
 //   per clock (never across a chunk end) into the current chunk's port FIFO (32 beats); each port sends one beat
 //   per clock. Rows follow each other without a gap; write responses are awaited only at the end (done after
 //   every B response of every port). Rate: min(W, NPORTS * B) bytes per clock.
-// axi_err (valid with done): a non-OKAY RRESP (LOAD / IM2COL) or BRESP (any write port, STORE) was seen; all
-// bytes were still moved (cleared by the next instruction). There is no ErrorCode for it yet.
+// axi_err (valid with done): a non-OKAY RRESP (LOAD / IM2COL, any read port) or BRESP (any write port, STORE)
+// was seen; all bytes were still moved (cleared by the next instruction). vitaccel_top turns it into
+// ErrorCode AXI_ERROR at this instruction's index.
 module vitaccel_dma #(
     parameter int ADDR_W     = 40,
     parameter int DATA_W     = 128,

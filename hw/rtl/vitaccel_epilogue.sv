@@ -7,6 +7,9 @@
 //   GELU8       : y = table[REQ8 + 128]                           (256 x int8 table, loaded at run time)
 //   RESADD      : y = sat16(res[n] + round_shift(out * mult[n], shift[n]))       (one saturation)
 //   MOE_COMBINE : y = sat16(res[n] + round_shift(out * mult[n] * gate, shift[n])) (gate: uint16 per beat)
+//   SOFTMAX     : y = sat24(round_shift(out * mult[n], shift[n]))  (the softmax's z = scores_to_z with bias 0:
+//                 the GEMM sequencer feeds these into vitaccel_softmax #(.REQUANT(0)), which so needs no
+//                 multiplier or shifter of its own)
 // round_shift(x, s) = (x + 2^(s-1)) >>> s for s > 0 (round half up), x for s = 0; s in 0..63.
 // y is returned sign-extended to 32 bits per lane (out_data lane n = bits 32n+31:32n).
 //
@@ -44,6 +47,9 @@ module vitaccel_epilogue
     localparam int P1W = SW + 16;     // (acc + bias) * mult, 49 bit signed
     localparam int P2W = P1W + 16;    // ... * gate, 65 bit signed
     localparam int RW = P2W + 1;      // + rounding half
+    localparam int ZW = vitaccel_num_pkg::SM_Z_BITS;        // softmax z: int24
+    localparam logic signed [RW-1:0] Z_HI = RW'((1 << (ZW - 1)) - 1);  // int24 saturation bounds
+    localparam logic signed [RW-1:0] Z_LO = ~Z_HI;
 
     logic en;
     logic v1, v2, v3, v4;
@@ -107,10 +113,16 @@ module vitaccel_epilogue
                     r2  <= r1;
                 end
             end
-            // stage 3: * gate (MOE_COMBINE) or * 1
+            // stage 3: * gate (MOE_COMBINE) or * 1, as two 25 x 17 bit products (one DSP48 each):
+            // p2 * g = (p2[48:24] * g) * 2^24 + p2[23:0] * g
+            logic        [15:0]    gsel;
+            logic signed [41:0]    ph3, pl3;
+            assign gsel = (m2 == 4'(vitaccel_isa_pkg::EPI_MOE_COMBINE)) ? g2 : 16'd1;
+            assign ph3  = $signed(p2[P1W-1:24]) * $signed({1'b0, gsel});
+            assign pl3  = $signed({1'b0, p2[23:0]}) * $signed({1'b0, gsel});
             always_ff @(posedge clk) begin
                 if (en) begin
-                    p3  <= p2 * $signed({1'b0, (m2 == 4'(vitaccel_isa_pkg::EPI_MOE_COMBINE)) ? g2 : 16'd1});
+                    p3  <= (P2W'(ph3) <<< 24) + P2W'(pl3);
                     s3  <= s2;
                     sh3 <= sh2;
                     r3  <= r2;
@@ -144,6 +156,8 @@ module vitaccel_epilogue
                         4'(vitaccel_isa_pkg::EPI_RESADD), 4'(vitaccel_isa_pkg::EPI_MOE_COMBINE):
                             y5 <= (res4 > (RW + 1)'(32767)) ? 32'sd32767
                                 : (res4 < -(RW + 1)'(32768)) ? -32'sd32768 : 32'($signed(res4[15:0]));
+                        4'(vitaccel_isa_pkg::EPI_SOFTMAX):
+                            y5 <= (q4 > Z_HI) ? 32'(Z_HI) : (q4 < Z_LO) ? 32'(Z_LO) : 32'($signed(q4[ZW-1:0]));
                         default:        y5 <= 32'(q8_4);
                     endcase
                 end

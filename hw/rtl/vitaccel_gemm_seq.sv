@@ -23,8 +23,8 @@
 //   params    : per column tile, bias / mult / shift lanes from the record (7 WBUF windows, double buffered)
 //   writeback : int8 one window per row, int16 one window per row, int32 two windows per row; trans: the tile
 //               is collected, then each output column leaves as ROWS values (byte enables, 1-2 windows);
-//               SOFTMAX: rows (ACC32 mode, bias 0) of column tile ct feed vitaccel_softmax instance ct % 2 (two
-//               instances, ping-pong: pass 2 of ct overlaps pass 1 / the k-steps of ct + 1); the pass-2 rows are
+//               SOFTMAX: rows (epilogue SOFTMAX mode = z, bias 0) of column tile ct feed vitaccel_softmax (two
+//               contexts: pass 2 of ct overlaps pass 1 / the k-steps of ct + 1); the pass-2 rows are
 //               collected W at a time in a double-buffered COLS x W transposer (one buffer fills while the
 //               other leaves as W-byte windows of P rows).
 //
@@ -255,7 +255,7 @@ module vitaccel_gemm_seq #(
     vitaccel_gemm_core #(.ROWS(ROWS), .COLS(COLS), .PACK(PACK), .TBL_W(16)) u_core (
         .clk, .rst_n,
         .in_valid, .in_ready, .in_a, .in_b, .in_a_unsigned(f_u8), .in_first, .in_last,
-        .rs_valid, .rs_ready, .rs_mode(is_sm ? EPI_ACC32 : f_epi), .rs_bias, .rs_mult, .rs_shift, .rs_res,
+        .rs_valid, .rs_ready, .rs_mode(f_epi), .rs_bias, .rs_mult, .rs_shift, .rs_res,
         .rs_gate, .out_valid, .out_ready, .out_data, .out_last, .tbl_we, .tbl_addr, .tbl_wdata
     );
 
@@ -701,38 +701,21 @@ module vitaccel_gemm_seq #(
     assign t_base       = f_dst + (wb_c0 + t_col) * 32'(f_dp) + wb_rt * 32'(ROWS) * es;
     assign t_nwin       = ((t_base & 32'd15) + t_nrows * es + 32'(W - 1)) / 32'(W);
 
-    // softmax: two instances used alternately per column tile (ping-pong): pass 1 of column tile ct + 1 runs
-    // in one while the other divides and emits pass 2 of ct. Rows of tile ct go to instance ct[0]; the P
-    // transposer takes pass-2 rows from instance pf_ct[0] (pf_ct = column tiles fully taken).
+    // softmax: one unit with two contexts (vitaccel_softmax CONTEXTS = 2): pass 1 of column tile ct + 1 runs
+    // while ct is divided and emits pass 2; column tiles leave in order. pf_ct = column tiles fully taken.
     logic               sm_in_valid, sm_in_ready, sm_out_valid, sm_out_ready, sm_out_last, sm_in_last;
-    logic [1:0]         sm_iv, sm_ir, sm_ov, sm_or, sm_ol;
     /* verilator lint_off UNUSEDSIGNAL */
-    logic [1:0]         sm_err;
+    logic               sm_err;   // cannot happen: m <= MAX_TOKENS is checked before the run (UNSUPPORTED)
     /* verilator lint_on UNUSEDSIGNAL */
-    logic [COLS*8-1:0]  sm_prob, sm_prob0, sm_prob1;
-    logic [COLS*16-1:0] sm_mult;
-    logic [COLS*6-1:0]  sm_shift;
+    logic [COLS*8-1:0]  sm_prob;
     logic [31:0]        pf_ct;
-    assign sm_mult    = {COLS{f_mult}};
-    assign sm_shift   = {COLS{f_shift}};
     assign sm_in_last = wb_grow + 32'd1 == 32'(mrows);
-    vitaccel_softmax #(.LANES(COLS), .MAX_ROWS(MAX_TOKENS), .OUT_BITS(8)) u_sm0 (
-        .clk, .rst_n, .in_valid(sm_iv[0]), .in_ready(sm_ir[0]), .in_acc(out_data), .in_mult(sm_mult),
-        .in_shift(sm_shift), .in_last(sm_in_last), .out_valid(sm_ov[0]),
-        .out_ready(sm_or[0]), .out_prob(sm_prob0), .out_last(sm_ol[0]), .err_overflow(sm_err[0])
-    );
-    vitaccel_softmax #(.LANES(COLS), .MAX_ROWS(MAX_TOKENS), .OUT_BITS(8)) u_sm1 (
-        .clk, .rst_n, .in_valid(sm_iv[1]), .in_ready(sm_ir[1]), .in_acc(out_data), .in_mult(sm_mult),
-        .in_shift(sm_shift), .in_last(sm_in_last), .out_valid(sm_ov[1]),
-        .out_ready(sm_or[1]), .out_prob(sm_prob1), .out_last(sm_ol[1]), .err_overflow(sm_err[1])
+    vitaccel_softmax #(.LANES(COLS), .MAX_ROWS(MAX_TOKENS), .OUT_BITS(8), .REQUANT(1'b0), .CONTEXTS(2)) u_sm (
+        .clk, .rst_n, .in_valid(sm_in_valid), .in_ready(sm_in_ready), .in_acc(out_data),
+        .in_mult({COLS*16{1'b0}}), .in_shift({COLS*6{1'b0}}), .in_last(sm_in_last), .out_valid(sm_out_valid),
+        .out_ready(sm_out_ready), .out_prob(sm_prob), .out_last(sm_out_last), .err_overflow(sm_err)
     );
     assign sm_in_valid  = run && is_sm && out_valid && wb_valid_row;
-    assign sm_iv        = {sm_in_valid && wb_ct[0], sm_in_valid && !wb_ct[0]};
-    assign sm_in_ready  = wb_ct[0] ? sm_ir[1] : sm_ir[0];
-    assign sm_out_valid = pf_ct[0] ? sm_ov[1] : sm_ov[0];
-    assign sm_out_last  = pf_ct[0] ? sm_ol[1] : sm_ol[0];
-    assign sm_prob      = pf_ct[0] ? sm_prob1 : sm_prob0;
-    assign sm_or        = {sm_out_ready && pf_ct[0], sm_out_ready && !pf_ct[0]};
 
     // transposed column vector of the collected tile (column t_col), shifted to the window
     // (continuous assigns, not an always_comb with a '0 default then part-select writes: on Icarus that block

@@ -14,16 +14,16 @@
 // Schedule after start: 2 record-header reads (eps, out_shift) and the check; then, concurrently,
 //   - gamma / beta: one weight-buffer window per clock, GC = min(L, COLS/2) gammas or BC = COLS/4 betas each,
 //     written through the unit's prm_* port (pass 2 is held until the last one is written);
-//   - source rows: one ACT window read per clock, L int16 lanes per beat (L = vector lanes: COLS for ROWS >= 8,
-//     else COLS/4; SUB = COLS / L beats per window), lanes past `cols` zeroed; rows back to back;
+//   - source rows: one ACT window read per clock, L = LANES int16 lanes per beat (AcceleratorConfig.ln_lanes: a
+//     power of two <= COLS; SUB = COLS / L beats per window), lanes past `cols` zeroed; rows back to back;
 //   - results: one beat (L int8) per clock from the unit, written as a byte-enabled ACT window.
 // The source must not overlap the destination rows still to be read (the ISA simulator reads all rows first;
 // the unit reads ahead of its writes, so an in-place LAYERNORM with dst = src, dst_pitch = src_pitch works).
 module vitaccel_ln_seq #(
     parameter int ACT_BYTES  = 4096,
     parameter int WBUF_BYTES = 4096,
-    parameter int ROWS       = 4,
     parameter int COLS       = 16,
+    parameter int LANES      = 4,      // AcceleratorConfig.ln_lanes: int16 channels per clock, power of two <= COLS
     parameter int MAX_COLS   = 64,     // buffer size (gamma / beta, beat FIFO); the contract limit is UA_LN_MAX_COLS
     localparam int W  = int'(vitaccel_isa_pkg::UA_ACT_WORD_COLS) * COLS,   // ACT window bytes
     localparam int WB = COLS                                               // weight-buffer window bytes
@@ -51,7 +51,7 @@ module vitaccel_ln_seq #(
     output logic [31:0]       wb_rd_addr,
     input  logic [COLS*8-1:0] wb_rd_data
 );
-    localparam int L    = (ROWS >= 8) ? COLS : COLS / 4;     // uarch.vector_lanes (COLS is a multiple of 16)
+    localparam int L    = LANES;
     localparam int SUB  = COLS / L;                          // beats per ACT window (W bytes = COLS int16)
     localparam int AA   = int'(vitaccel_isa_pkg::ACT_ALIGN);
     localparam int WA   = int'(vitaccel_isa_pkg::WBUF_ALIGN);

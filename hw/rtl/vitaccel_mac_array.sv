@@ -125,6 +125,13 @@ module vitaccel_mac_array #(
     end
 
     // ---------------- output bank: loaded with a finished tile, drained one row per beat ----------------
+    // The bank is written once per tile (clock enable only, no load/shift multiplexer in front of its 32 x ROWS x
+    // COLS flip-flops); the output register takes row 0 straight from the accumulators at the same edge and then
+    // row r + 1 through a ROWS:1 row multiplexer on each accepted beat.
+    logic [COLS*ACC_W-1:0] out_q;
+    logic [RW-1:0]         nxt_row;
+    assign nxt_row = row_cnt + RW'(1);
+
     always_ff @(posedge clk) begin
         if (!rst_n) begin
             out_valid <= 1'b0;
@@ -134,21 +141,23 @@ module vitaccel_mac_array #(
             row_cnt   <= '0;
         end else if (out_valid && out_ready) begin
             if (row_cnt == RW'(ROWS - 1)) out_valid <= 1'b0;
-            row_cnt <= row_cnt + RW'(1);
+            row_cnt <= nxt_row;
         end
     end
 
     always_ff @(posedge clk) begin
+        if (en && v1 && last1) bank <= acc_next;
+    end
+
+    always_ff @(posedge clk) begin
         if (en && v1 && last1) begin
-            bank <= acc_next;
-        end else if (out_valid && out_ready) begin
-            for (int r = 0; r < ROWS - 1; r++) begin
-                bank[r*COLS*ACC_W +: COLS*ACC_W] <= bank[(r+1)*COLS*ACC_W +: COLS*ACC_W];
-            end
+            out_q <= acc_next[COLS*ACC_W-1:0];
+        end else if (out_valid && out_ready && row_cnt != RW'(ROWS - 1)) begin
+            out_q <= bank[32'(nxt_row)*COLS*ACC_W +: COLS*ACC_W];
         end
     end
 
-    assign out_acc  = bank[COLS*ACC_W-1:0];
+    assign out_acc  = out_q;
     assign out_last = (row_cnt == RW'(ROWS - 1));
 
 `ifndef SYNTHESIS

@@ -5,7 +5,8 @@
 // expert's requantization (in_mult, in_shift), and in_tok_valid marking real tokens (the last group may be short):
 //   z = sat24(round_shift(logit * mult[e], shift[e]))          (moe.gate_z)
 //   gate weights: uint16 softmax of z over the experts         (vitaccel_softmax with OUT_BITS = GATE_BITS;
-//                 online in increasing expert index, as the contract requires)
+//                 online in increasing expert index, as the contract requires; REQUANT = 0: the softmax takes
+//                 the z computed here, so each lane has one requantizing multiplier, shared with the top-k)
 //   top-k by z, descending, streaming scan over e: a new (z, e) enters only in front of strictly smaller z, so
 //                 on equal z the lower expert index wins (moe.topk_lower_index)
 //   queues: for e = 0..E-1, tokens whose top-k holds e, in increasing token index, each with its gate weight
@@ -52,10 +53,12 @@ module vitaccel_moe_router
     // ---------------- gate softmax (uint16 weights) ----------------
     logic                     sm_in_ready, sm_out_valid, sm_out_ready, sm_out_last;
     logic [LANES*vitaccel_num_pkg::GATE_BITS-1:0] sm_prob;
-    vitaccel_softmax #(.LANES(LANES), .MAX_ROWS(MAX_EXPERTS), .OUT_BITS(vitaccel_num_pkg::GATE_BITS)) u_softmax (
+    logic [LANES*32-1:0]      z_ext;   // each lane's z (computed once, below), sign-extended: REQUANT = 0
+    vitaccel_softmax #(.LANES(LANES), .MAX_ROWS(MAX_EXPERTS), .OUT_BITS(vitaccel_num_pkg::GATE_BITS),
+                       .REQUANT(1'b0)) u_softmax (
         .clk, .rst_n,
         .in_valid(in_valid), .in_ready(sm_in_ready),
-        .in_acc(in_logit), .in_mult({LANES{in_mult}}), .in_shift({LANES{in_shift}}), .in_last(in_last),
+        .in_acc(z_ext), .in_mult({LANES{16'd0}}), .in_shift({LANES{6'd0}}), .in_last(in_last),
         .out_valid(sm_out_valid), .out_ready(sm_out_ready), .out_prob(sm_prob), .out_last(sm_out_last),
         .err_overflow(err_overflow)
     );
@@ -81,13 +84,17 @@ module vitaccel_moe_router
             logic [TOPK_MAX-1:0]  bv;
             logic signed [ZW-1:0] z;
             logic signed [48:0]   p;
-            logic signed [49:0]   r;
+            logic signed [49:0]   q, r;
             logic [5:0]           s2;
             logic [TOPK_MAX-1:0]  gt;
             assign p  = $signed(in_logit[l*32 +: 32]) * $signed({1'b0, in_mult});
             assign s2 = (in_shift > 6'd49) ? 6'd49 : in_shift;   // |p| < 2^47: larger shifts give the same result
-            assign r  = (s2 == 6'd0) ? 50'(p) : ((50'(p) + (50'sd1 <<< (s2 - 6'd1))) >>> s2);
+            // round_shift(p, s) = floor((p + 2^(s-1)) / 2^s) = floor((floor(2p / 2^s) + 1) / 2), s = 0 included:
+            // one arithmetic shifter and no wide adder in front of it
+            assign q  = $signed({p, 1'b0}) >>> s2;
+            assign r  = (q + 50'sd1) >>> 1;
             assign z  = (r > 50'sd8388607) ? 24'sh7fffff : (r < -50'sd8388608) ? 24'sh800000 : r[ZW-1:0];
+            assign z_ext[l*32 +: 32] = 32'(z);   // the gate softmax's input (z computed once per lane)
             for (gi = 0; gi < TOPK_MAX; gi++) begin : g_gt
                 // slot i is an insertion point if it is empty (and within k) or holds a strictly smaller z
                 assign gt[gi] = (8'(gi) < cfg_topk) && (!bv[gi] || (z > bz[gi]));

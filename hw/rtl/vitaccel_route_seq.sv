@@ -8,9 +8,9 @@
 //   (vitaccel_moe_router, LANES = UA_ROUTE_LANES tokens per group, experts serial). A ROUTE replaces all queues.
 //
 // chk_code (decode time, the simulator's order): tokens < 1, experts < 1, topk outside 1..experts (BAD_FIELD);
-// tokens > MAX_TOKENS or experts > MAX_EXPERTS (UNSUPPORTED); the logits span in ACT (T rows x 4E bytes,
-// src_pitch, 16-byte aligned: BAD_FIELD / ADDR_RANGE / BUF_OVERFLOW as `_span`); half `wbuf` not FULL
-// (WBUF_STATE); the record span in the half (BAD_FIELD / ADDR_RANGE / BUF_OVERFLOW). Run time (err_code with
+// tokens > MAX_TOKENS or experts > MAX_EXPERTS, then topk > MAX_TOPK (UNSUPPORTED); the logits span in ACT
+// (T rows x 4E bytes, src_pitch, 16-byte aligned: BAD_FIELD / ADDR_RANGE / BUF_OVERFLOW as `_span`); half `wbuf`
+// not FULL (WBUF_STATE); the record span in the half (BAD_FIELD / ADDR_RANGE / BUF_OVERFLOW). Run time (err_code with
 // done): a record shift > MAX_SHIFT (BAD_FIELD), found before the queues change; on any error the queues keep
 // their previous contents.
 //
@@ -34,6 +34,7 @@ module vitaccel_route_seq #(
     parameter int WBUF_BYTES  = 4096,
     parameter int MAX_TOKENS  = 256,
     parameter int MAX_EXPERTS = 32,
+    parameter int MAX_TOPK    = 4,      // AcceleratorConfig.max_topk: the router's top-k capacity
     localparam int W  = vitaccel_isa_pkg::UA_ACT_WORD_COLS * COLS,
     localparam int WB = COLS
 ) (
@@ -126,6 +127,7 @@ module vitaccel_route_seq #(
         else                                                       c_rec = E_NONE;
         if (f_tok == 16'd0 || f_exp == 8'd0 || f_topk == 8'd0 || f_topk > f_exp)   chk_code = E_FIELD;
         else if (32'(f_tok) > 32'(MAX_TOKENS) || 32'(f_exp) > 32'(MAX_EXPERTS))    chk_code = E_UNSUPP;
+        else if (32'(f_topk) > 32'(MAX_TOPK))                                      chk_code = E_UNSUPP;
         else if (c_src != E_NONE)                                                  chk_code = c_src;
         else if (!wbuf_full[f_wbuf])                                               chk_code = E_WBUF;
         else                                                                       chk_code = c_rec;
@@ -303,7 +305,7 @@ module vitaccel_route_seq #(
     end
 
     vitaccel_moe_router #(.LANES(LANES), .MAX_EXPERTS(MAX_EXPERTS), .MAX_TOKENS(MAX_TOKENS),
-                          .TOPK_MAX(MAX_EXPERTS)) u_router (
+                          .TOPK_MAX(MAX_TOPK)) u_router (
         .clk, .rst_n,
         .clear(r_clear || q_clear),
         .cfg_topk(topk),

@@ -16,6 +16,9 @@
 // COLS-byte windows + EMPTY / FULL state: a LOAD fills at dispatch, a reader with `release` empties at its
 // completion, ap_start empties both). Engine interface: hw/rtl/README.md "Engines". Errors never hang: the
 // sequencer always reaches ap_done with STATUS = {done, error, code} and ERROR_PC (0xFFFFFFFF for image errors).
+// AXI_ERROR: a non-OKAY RRESP / BRESP of a LOAD / STORE / IM2COL (the DMA's axi_err at its done; ERROR_PC = that
+// instruction, the earliest run-time error in program order wins), of an instruction fetch (reported when the
+// dispatcher reaches that instruction, before its decode checks) or of the header read (ERROR_PC 0xFFFFFFFF).
 module vitaccel_top #(
     parameter logic [31:0] CONFIG_HASH = 32'h0,
     parameter int          DATA_W      = 128,
@@ -25,8 +28,10 @@ module vitaccel_top #(
     parameter int          ROWS        = 4,    // AcceleratorConfig.array_rows
     parameter int          COLS        = 16,   // AcceleratorConfig.array_cols (a power of two >= 16)
     parameter int          PACK        = 2,    // AcceleratorConfig.macs_per_dsp
+    parameter int          LN_LANES    = 4,    // AcceleratorConfig.ln_lanes (a power of two <= COLS)
     parameter int          MAX_TOKENS  = 256,  // AcceleratorConfig.max_tokens
-    parameter int          MAX_EXPERTS = 32    // AcceleratorConfig.max_experts
+    parameter int          MAX_EXPERTS = 32,   // AcceleratorConfig.max_experts
+    parameter int          MAX_TOPK    = 4     // AcceleratorConfig.max_topk
 ) (
     input  logic                ap_clk,
     input  logic                ap_rst_n,
@@ -187,6 +192,7 @@ module vitaccel_top #(
     localparam logic [7:0] E_FIELD   = 8'(vitaccel_isa_pkg::ERR_BAD_FIELD);
     localparam logic [7:0] E_IMAGE   = 8'(vitaccel_isa_pkg::ERR_BAD_IMAGE);
     localparam logic [7:0] E_NO_END  = 8'(vitaccel_isa_pkg::ERR_NO_END);
+    localparam logic [7:0] E_AXI     = 8'(vitaccel_isa_pkg::ERR_AXI_ERROR);
 
     logic clk, rst_n;
     assign clk   = ap_clk;
@@ -221,7 +227,7 @@ module vitaccel_top #(
     logic [DATA_W-1:0]   arb_rdata;
     logic [1:0]          arb_rresp;
     logic                arb_rlast;
-    /* verilator lint_off UNUSEDSIGNAL */  // per-master IDs are set by the arbiter; no ErrorCode for SLVERR yet
+    /* verilator lint_off UNUSEDSIGNAL */  // per-master IDs are set by the arbiter; fetch errors are taken per beat
     logic                f_arid_unused, f_rd_err;
     /* verilator lint_on UNUSEDSIGNAL */
 
@@ -257,6 +263,11 @@ module vitaccel_top #(
     logic [511:0]        hdr;
     /* verilator lint_on UNUSEDSIGNAL */
     logic [255:0]        dec;                      // the instruction at the FIFO head
+    // AXI errors of the fetch (non-OKAY RRESP, ARID 1): per beat, so an instruction is marked when one of its
+    // beats failed (AXI_ERROR at its pc when the dispatcher reaches it), the header read as a whole
+    logic                f_berr, hdr_err, f_asm_err;
+    logic [IFD-1:0]      ififo_err;
+    assign f_berr = f_valid && arb_rresp != 2'b00;
 
     vitaccel_axi_rd #(.ADDR_W(ADDR_W), .DATA_W(DATA_W), .MAX_BURST(256), .MAX_OUTSTANDING(2)) u_frd (
         .clk, .rst_n,
@@ -309,9 +320,11 @@ module vitaccel_top #(
     logic              d_half;
 
     logic                dma_start, dma_done;
-    /* verilator lint_off UNUSEDSIGNAL */  // the dispatcher tracks the DMA with run_d; no ErrorCode for SLVERR yet
-    logic                dma_busy, dma_axi_err;
+    /* verilator lint_off UNUSEDSIGNAL */  // the dispatcher tracks the DMA with run_d
+    logic                dma_busy;
     /* verilator lint_on UNUSEDSIGNAL */
+    logic                dma_axi_err;             // with dma_done: an AXI SLVERR / DECERR response (AXI_ERROR)
+    logic [31:0]         pc_d;                    // the DMA instruction's index (ERROR_PC of AXI_ERROR)
     logic [7:0]          dma_code;
     logic                d_rd_en;
     logic [31:0]         d_rd_addr;
@@ -514,7 +527,7 @@ module vitaccel_top #(
         .q_routed, .q_experts, .q_len, .q_rd_en, .q_rd_expert, .q_rd_index, .q_rd_token, .q_rd_weight
     );
 
-    vitaccel_ln_seq #(.ACT_BYTES(ACT_BYTES), .WBUF_BYTES(WBUF_BYTES), .ROWS(ROWS), .COLS(COLS),
+    vitaccel_ln_seq #(.ACT_BYTES(ACT_BYTES), .WBUF_BYTES(WBUF_BYTES), .COLS(COLS), .LANES(LN_LANES),
                       .MAX_COLS(32'(vitaccel_isa_pkg::UA_LN_MAX_COLS))) u_ln (
         .clk, .rst_n, .instr(instr_c), .wbuf_full(wf_c), .chk_code(l_chk), .start(l_start), .busy(l_busy),
         .done(l_done), .err_code(l_err),
@@ -524,7 +537,7 @@ module vitaccel_top #(
     );
 
     vitaccel_route_seq #(.ACT_BYTES(ACT_BYTES), .WBUF_BYTES(WBUF_BYTES), .ROWS(ROWS), .COLS(COLS),
-                         .MAX_TOKENS(MAX_TOKENS), .MAX_EXPERTS(MAX_EXPERTS)) u_route (
+                         .MAX_TOKENS(MAX_TOKENS), .MAX_EXPERTS(MAX_EXPERTS), .MAX_TOPK(MAX_TOPK)) u_route (
         .clk, .rst_n, .instr(instr_c), .wbuf_full(wf_c), .chk_code(r_chk), .start(r_start), .busy(r_busy),
         .done(r_done), .err_code(r_err),
         .act_rd_en(r_act_rd_en), .act_rd_addr(r_act_rd_addr), .act_rd_data,
@@ -639,9 +652,21 @@ module vitaccel_top #(
         endcase
     end
 
-    // run-time errors: the compute engine's (the DMA has none); earlier in program order than anything pending
-    logic [7:0] c_err;
+    // run-time errors: the compute engine's, and the DMA's AXI_ERROR (a bus error response); both engines may
+    // finish in one clock (a weight LOAD runs next to compute, either may be first in program order): rt_code /
+    // rt_pc is the earlier of the two. Earlier in program order than anything not yet dispatched.
+    logic [7:0]  c_err, d_err, rt_code;
+    logic [31:0] rt_pc;
     assign c_err = g_done ? g_err : l_done ? l_err : r_done ? r_err : E_NONE;
+    assign d_err = (dma_done && dma_axi_err) ? E_AXI : E_NONE;
+    always_comb begin
+        rt_code = c_err;
+        rt_pc   = pc_c;
+        if (d_err != E_NONE && (c_err == E_NONE || pc_d < pc_c)) begin
+            rt_code = d_err;
+            rt_pc   = pc_d;
+        end
+    end
 
     logic dec_ok, cond_wait, cond_bad, retire_now;
     assign dec_ok     = legal && ver == 4'(vitaccel_isa_pkg::ISA_MAJOR) && (dec & ~used) == '0
@@ -650,9 +675,9 @@ module vitaccel_top #(
     assign cond_bad   = d_cond && (!q_routed || 8'(dec[vitaccel_isa_pkg::F_GEMM_EXPERT_LO +: 6]) >= q_experts);
     assign retire_now = (d_cond && q_len_t == 16'd0) || opc == 8'(vitaccel_isa_pkg::OP_NOP)
                         || (opc == 8'(vitaccel_isa_pkg::OP_SYNC) && wait_ok);
-    assign if_pop = (state == S_DECODE && c_err == E_NONE && 64'(pc) < instr_count && if_count != '0 && dec_ok
-                     && !cond_wait && !cond_bad && retire_now)
-                    || (state == S_CHECK && eng_chk == E_NONE && c_err == E_NONE);
+    assign if_pop = (state == S_DECODE && rt_code == E_NONE && 64'(pc) < instr_count && if_count != '0 && dec_ok
+                     && !ififo_err[if_rd] && !cond_wait && !cond_bad && retire_now)
+                    || (state == S_CHECK && eng_chk == E_NONE && rt_code == E_NONE);
 
     always_ff @(posedge clk) begin
         if (!rst_n) begin
@@ -679,6 +704,8 @@ module vitaccel_top #(
             if_rd        <= '0;
             f_beat       <= '0;
             f_hdr        <= 1'b0;
+            hdr_err      <= 1'b0;
+            f_asm_err    <= 1'b0;
         end else begin
             ap_done  <= 1'b0;
             ap_ready <= 1'b0;
@@ -707,14 +734,18 @@ module vitaccel_top #(
                 if (f_hdr) begin
                     hdr[32'(hdr_beat)*DATA_W +: DATA_W] <= f_data;
                     hdr_beat <= hdr_beat + 6'd1;
+                    if (f_berr) hdr_err <= 1'b1;
                     if (f_last) f_hdr <= 1'b0;
                 end else begin
                     if (32'(f_beat) == INSTR_BEATS - 1) begin
-                        ififo[if_wr] <= {f_data, f_asm};
-                        if_wr        <= if_wr + IFW'(1);
-                        f_beat       <= 5'd0;
+                        ififo[if_wr]     <= {f_data, f_asm};
+                        ififo_err[if_wr] <= f_asm_err || f_berr;
+                        f_asm_err        <= 1'b0;
+                        if_wr            <= if_wr + IFW'(1);
+                        f_beat           <= 5'd0;
                     end else begin
                         f_asm[32'(f_beat)*DATA_W +: DATA_W] <= f_data;
+                        if (f_berr) f_asm_err <= 1'b1;
                         f_beat <= f_beat + 5'd1;
                     end
                 end
@@ -734,10 +765,10 @@ module vitaccel_top #(
             if (g_done || l_done || r_done) begin
                 run_c    <= 1'b0;
                 pend_rel <= '0;
-                if (c_err != E_NONE && pc_c < code_pc) begin
-                    code    <= c_err;
-                    code_pc <= pc_c;
-                end
+            end
+            if (rt_code != E_NONE && rt_pc < code_pc) begin
+                code    <= rt_code;
+                code_pc <= rt_pc;
             end
 
             case (state)
@@ -756,6 +787,8 @@ module vitaccel_top #(
                     if_wr       <= '0;
                     if_rd       <= '0;
                     f_beat      <= '0;
+                    f_asm_err   <= 1'b0;
+                    hdr_err     <= 1'b0;
                     hdr_beat    <= '0;
                     f_hdr       <= 1'b1;
                     fpc         <= '0;
@@ -767,7 +800,11 @@ module vitaccel_top #(
                 S_HDR: if (!f_hdr && !f_cmd_valid) state <= S_HDR_CHK;
                 S_HDR_CHK: begin
                     pc <= '0;
-                    if (hdr[8*vitaccel_isa_pkg::HDR_MAGIC_OFF +: 32] != vitaccel_isa_pkg::IMAGE_MAGIC
+                    if (hdr_err) begin                // the header read got an AXI error response
+                        code    <= E_AXI;
+                        code_pc <= 32'hFFFF_FFFF;
+                        state   <= S_DRAIN;
+                    end else if (hdr[8*vitaccel_isa_pkg::HDR_MAGIC_OFF +: 32] != vitaccel_isa_pkg::IMAGE_MAGIC
                         || hdr[8*vitaccel_isa_pkg::HDR_ISA_MAJOR_OFF +: 16] != 16'(vitaccel_isa_pkg::ISA_MAJOR)
                         || hdr[8*vitaccel_isa_pkg::HDR_CONFIG_HASH_OFF +: 32] != CONFIG_HASH) begin
                         code    <= E_IMAGE;
@@ -779,12 +816,14 @@ module vitaccel_top #(
                     end
                 end
                 S_DECODE: begin
-                    if (c_err != E_NONE) begin
+                    if (rt_code != E_NONE) begin
                         state <= S_DRAIN;             // an earlier instruction failed at run time
                     end else if (64'(pc) >= instr_count) begin
                         code <= E_NO_END;  code_pc <= pc;  state <= S_DRAIN;
                     end else if (if_count != '0) begin
-                        if (!legal) begin
+                        if (ififo_err[if_rd]) begin   // its fetch got an AXI error response
+                            code <= E_AXI;  code_pc <= pc;  state <= S_DRAIN;
+                        end else if (!legal) begin
                             code <= E_ILLEGAL;  code_pc <= pc;  state <= S_DRAIN;
                         end else if (ver != 4'(vitaccel_isa_pkg::ISA_MAJOR)) begin
                             code <= E_VERSION;  code_pc <= pc;  state <= S_DRAIN;
@@ -804,7 +843,7 @@ module vitaccel_top #(
                             if (wait_ok) pc <= pc + 32'd1;
                         end else if (wait_ok) begin
                             if (is_dma) begin
-                                instr_d <= dec;  wf_d <= lfull;  tgt <= 3'd0;
+                                instr_d <= dec;  wf_d <= lfull;  pc_d <= pc;  tgt <= 3'd0;
                             end else begin
                                 instr_c <= dec;  wf_c <= lfull;  pc_c <= pc;
                                 tgt     <= is_gemm ? 3'd1 : is_ln ? 3'd2 : 3'd3;
@@ -816,7 +855,7 @@ module vitaccel_top #(
                     end
                 end
                 S_CHECK: begin
-                    if (c_err != E_NONE) begin
+                    if (rt_code != E_NONE) begin
                         state <= S_DRAIN;
                     end else if (eng_chk != E_NONE) begin
                         code <= eng_chk;  code_pc <= pc;  state <= S_DRAIN;
@@ -853,7 +892,9 @@ module vitaccel_top #(
                         && !f_cmd_valid) state <= S_FINISH;
                 end
                 S_FINISH: begin
-                    status   <= {22'd0, 1'b1, code != E_NONE, code};
+                    status   <= (32'(code) << vitaccel_isa_pkg::REGF_STATUS_CODE_LO)
+                                | (32'(code != E_NONE) << vitaccel_isa_pkg::REGF_STATUS_ERROR_LO)
+                                | (32'd1 << vitaccel_isa_pkg::REGF_STATUS_DONE_LO);
                     error_pc <= (code == E_NONE) ? 32'd0 : code_pc;
                     ap_done  <= 1'b1;
                     ap_idle  <= 1'b1;

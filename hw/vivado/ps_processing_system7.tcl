@@ -6,8 +6,13 @@
 # in front of each converts AXI4 -> AXI3 and the 64-bit accelerator addresses to 32 bits), FCLK_CLK0,
 # FCLK_RESET0_N, IRQ_F2P. DDR and FIXED_IO are made external: the PS7 needs them as top-level ports.
 
-set ::VA_PS(max_hp) 4
-set ::VA_PS(hp_widths) {32 64}
+# HP port count and the widths the ports take come from the board config and its schema (build.tcl:
+# VA(hp_ports), VA(hp_widths), written by vitaccel.vivado.generate); never typed here.
+foreach key {hp_ports hp_widths} {
+    if {![info exists ::VA($key)]} { error "VA($key) is not set: source this file from the generated build.tcl" }
+}
+set ::VA_PS(max_hp) $::VA(hp_ports)
+set ::VA_PS(hp_widths) $::VA(hp_widths)
 
 proc va_ps_create {use_preset} {
     global VA

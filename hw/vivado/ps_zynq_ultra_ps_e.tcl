@@ -6,8 +6,13 @@
 #   pl_clk, pl_resetn, irq, act_mhz (PL clock the PS really generates)
 # MPSoC names: M_AXI_HPM0_FPD = PSU__USE__M_AXI_GP0; S_AXI_HPn_FPD = PSU__USE__S_AXI_GP(n+2).
 
-set ::VA_PS(max_hp) 4
-set ::VA_PS(hp_widths) {32 64 128}
+# HP port count and the widths the ports take come from the board config and its schema (build.tcl:
+# VA(hp_ports), VA(hp_widths), written by vitaccel.vivado.generate); never typed here.
+foreach key {hp_ports hp_widths} {
+    if {![info exists ::VA($key)]} { error "VA($key) is not set: source this file from the generated build.tcl" }
+}
+set ::VA_PS(max_hp) $::VA(hp_ports)
+set ::VA_PS(hp_widths) $::VA(hp_widths)
 
 proc va_ps_create {use_preset} {
     global VA

@@ -17,6 +17,12 @@ Derivation rules (defaults; every field can be overridden explicitly):
   m3vit-tiny 336 KB): on big parts the fraction rule would give ZU9EG 1.8 MB and push BRAM past 70 % once the
   datapath's own memories (score, B-operand, LayerNorm parameter buffers) are counted.
 - AXI: one master per HP port, port width from the board; DDR peak from the board.
+- LayerNorm lanes (int16 channels per clock): ln_lanes = min(uarch.vector_lanes(rows, cols), LN_DEFAULT_LANES = 32),
+  from the final (possibly overridden) array shape. Why: 64 lanes cost ~455 DSPs and ~66k LUTs in the yosys
+  estimate of zcu102, 32 lanes ~167 DSPs and ~26k LUTs (5 DSPs per lane); the LayerNorm is 1.7 % of m3vit-tiny's
+  cycles at 64 lanes, 3.2 % at 32 and 6.1 % at 16 (16 lanes would drop the model's roofline efficiency below
+  0.6). An override must be a power of two <= array_cols (vitaccel_ln_seq splits one ACT window of array_cols
+  int16 into beats of ln_lanes).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 
 from vitaccel.boards.config import BoardConfig, load_board, max_clock_mhz
 from vitaccel.errors import ConfigError
+from vitaccel.isa.uarch import vector_lanes
 
 DSP_FRACTION_FOR_ARRAY = 0.5
 ONCHIP_FRACTION = 0.7
@@ -38,6 +45,7 @@ EXTRA_ROW_MIN_ROWS = 8  # add one token row (CLS) to arrays of at least this man
 MAX_COLS = 64
 ACT_MAX_BYTES = 1 << 20  # cap of the derived activation buffer (see the module docstring)
 BUFFER_GRANULE = 1024  # 1 KiB: the HDL rounds each buffer up to whole RAM blocks itself
+LN_DEFAULT_LANES = 32  # LayerNorm lanes cap: ~290 DSPs fewer than 64 lanes for +1.5 % m3vit-tiny cycles (docstring)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,8 @@ class AcceleratorConfig:
     param_buffer_bytes: int
     max_tokens: int = 256
     max_experts: int = 32
+    max_topk: int = 4  # ROUTE top-k capacity of the router (topk > max_topk is UNSUPPORTED)
+    ln_lanes: int = LN_DEFAULT_LANES  # int16 channels per clock of the LayerNorm unit (power of two <= array_cols)
 
     @property
     def macs_per_cycle(self) -> int:
@@ -96,6 +106,11 @@ def _granule(n: float) -> int:
     return int(n) // BUFFER_GRANULE * BUFFER_GRANULE
 
 
+def default_ln_lanes(rows: int, cols: int) -> int:
+    """Derived LayerNorm lane count: the vector lanes of the array shape, capped at LN_DEFAULT_LANES."""
+    return min(vector_lanes(rows, cols), LN_DEFAULT_LANES)
+
+
 def default_fields(board: BoardConfig) -> dict[str, Any]:
     """The derived (non-overridden) AcceleratorConfig fields for a board."""
     macs = _pow2_floor(int(board.dsp * DSP_FRACTION_FOR_ARRAY) * board.macs_per_dsp)
@@ -119,13 +134,14 @@ def default_fields(board: BoardConfig) -> dict[str, Any]:
         "weight_buffer_bytes": _granule(budget * WEIGHT_FRACTION / 2),
         "act_buffer_bytes": min(_granule(budget * ACT_FRACTION), ACT_MAX_BYTES),
         "param_buffer_bytes": _granule(budget * PARAM_FRACTION),
+        "ln_lanes": default_ln_lanes(rows, cols),
     }
 
 
-_POW2_FIELDS = ("array_cols",)  # rows may be any positive count (see the module docstring)
+_POW2_FIELDS = ("array_cols", "ln_lanes")  # rows may be any positive count (see the module docstring)
 _INT_FIELDS = (
     "array_rows", "array_cols", "axi_ports", "weight_buffer_bytes", "act_buffer_bytes", "param_buffer_bytes",
-    "max_tokens", "max_experts",
+    "max_tokens", "max_experts", "max_topk", "ln_lanes",
 )
 
 
@@ -177,7 +193,16 @@ def derive_accelerator_config(
                 raise ConfigError(f"override clock_mhz={value!r}: expected at most {cap:g} MHz (the board schema's "
                                   "pl_clock_mhz maximum)")
         fields[key] = value
+    if "ln_lanes" not in (overrides or {}):  # derived from the final array shape (see the module docstring)
+        fields["ln_lanes"] = default_ln_lanes(fields["array_rows"], fields["array_cols"])
     cfg = AcceleratorConfig(**fields)
+    if cfg.ln_lanes > cfg.array_cols:
+        raise ConfigError(f"override ln_lanes={cfg.ln_lanes}: expected a power of two <= array_cols "
+                          f"({cfg.array_cols}); the LayerNorm unit reads its lanes from one ACT window of "
+                          "array_cols int16 channels")
+    if not 1 <= cfg.max_topk <= cfg.max_experts:
+        raise ConfigError(f"max_topk={cfg.max_topk}: expected 1 <= max_topk <= max_experts ({cfg.max_experts}); "
+                          "the router keeps max_topk experts per token")
     beat = cfg.axi_data_bits // 8
     for key in ("weight_buffer_bytes", "act_buffer_bytes", "param_buffer_bytes"):
         size = getattr(cfg, key)

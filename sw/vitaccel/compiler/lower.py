@@ -274,6 +274,9 @@ def compile_model(qm: Any, acc: AcceleratorConfig, task: int | str = 0) -> Compi
         raise FitError(f"model {m.name}: {t} tokens but the accelerator supports max_tokens = {acc.max_tokens}")
     if m.moe_blocks and m.num_experts > acc.max_experts:
         raise FitError(f"model {m.name}: {m.num_experts} experts per MoE layer but max_experts = {acc.max_experts}")
+    if m.moe_blocks and m.top_k > acc.max_topk:
+        raise FitError(f"model {m.name}: top_k = {m.top_k} experts per token but the accelerator's router keeps "
+                       f"max_topk = {acc.max_topk}")
     if m.moe_blocks and m.num_experts > 64:
         raise FitError(f"model {m.name}: {m.num_experts} experts exceed the ISA's 6-bit expert field (64)")
     if hd % isa.ACT_ALIGN or d % isa.ACT_ALIGN:

@@ -17,11 +17,16 @@ from vitaccel.boards import AcceleratorConfig, derive_accelerator_config
 from vitaccel.errors import InputError
 from vitaccel.hlsgen.headers import generated_headers
 from vitaccel.hlsgen.toolchain import ToolError, build_shared_library, hls_source_dir
+from vitaccel.isa.spec import Epilogue
 
 _P = ctypes.c_void_p
 _I = ctypes.c_int
 
-EPI_ACC32, EPI_S8, EPI_S8_GELU, EPI_RES16 = 0, 1, 2, 3  # hls/include/va_epilogue.h EpiMode
+# The per-element epilogue modes of va_epilogue.h (EpiMode) are the ISA's Epilogue values (vitaccel.isa.spec,
+# the same enum the ISA simulator uses; tests/test_hls_csim_ops.py checks the C enum against it). Aliases under
+# the C names for callers of the csim wrappers.
+EPI_ACC32, EPI_S8, EPI_S8_GELU, EPI_RES16 = Epilogue.ACC32, Epilogue.REQ8, Epilogue.GELU8, Epilogue.RESADD
+ELEMENT_MODES = (Epilogue.ACC32, Epilogue.REQ8, Epilogue.GELU8, Epilogue.RESADD)  # what va_epilogue computes
 
 
 def _ptr(a: np.ndarray | None) -> int | None:
@@ -73,9 +78,14 @@ class CsimOps:
         self._check(self.lib.va_gemm(_ptr(xb), int(not x_signed), _ptr(wb), m, n, k, _ptr(out)), "gemm")
         return out.astype(np.int64)
 
-    def epilogue(self, mode: int, acc: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray,
+    def epilogue(self, mode: Epilogue | int, acc: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray,
                  gelu_table: np.ndarray | None = None, r: np.ndarray | None = None) -> np.ndarray:
-        """One epilogue mode over acc (M, N) with per-channel bias/mult/shift; returns int64 (M, N)."""
+        """One element-wise epilogue mode (ELEMENT_MODES: ACC32, REQ8, GELU8, RESADD) over acc (M, N) with
+        per-channel bias/mult/shift; returns int64 (M, N)."""
+        if mode not in ELEMENT_MODES:
+            raise InputError(f"csim epilogue mode {mode!r}: expected one of "
+                             f"{', '.join(m.name for m in ELEMENT_MODES)} (vitaccel.isa.Epilogue)")
+        mode = Epilogue(mode)
         acc = _c(acc, np.int32)
         m, n = acc.shape
         bias = _c(np.broadcast_to(bias, (n,)), np.int32)
@@ -86,11 +96,11 @@ class CsimOps:
         out8 = np.zeros((m, n), dtype=np.int8)
         res = np.zeros((m, n), dtype=np.int16)
         out32 = np.zeros((m, n), dtype=np.int32)
-        self._check(self.lib.va_epilogue(mode, _ptr(acc), _ptr(bias), _ptr(mult), _ptr(shift), _ptr(table), m, n,
+        self._check(self.lib.va_epilogue(int(mode), _ptr(acc), _ptr(bias), _ptr(mult), _ptr(shift), _ptr(table), m, n,
                                          _ptr(rin), _ptr(out8), _ptr(res), _ptr(out32)), "epilogue")
-        if mode == EPI_ACC32:
+        if mode == Epilogue.ACC32:
             return out32.astype(np.int64)
-        if mode == EPI_RES16:
+        if mode == Epilogue.RESADD:
             return res.astype(np.int64)
         return out8.astype(np.int64)
 
@@ -181,4 +191,4 @@ def ops_library(board: str | AcceleratorConfig = "zcu102") -> CsimOps:
     return _ops_for(cfg)
 
 
-__all__ = ["EPI_ACC32", "EPI_RES16", "EPI_S8", "EPI_S8_GELU", "CsimOps", "ToolError", "ops_library", "ops_sources"]
+__all__ = ["ELEMENT_MODES", "EPI_ACC32", "EPI_RES16", "EPI_S8", "EPI_S8_GELU", "CsimOps", "ToolError", "ops_library", "ops_sources"]

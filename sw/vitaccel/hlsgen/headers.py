@@ -61,6 +61,7 @@ def accel_defines(cfg: AcceleratorConfig) -> dict[str, int]:
         "VA_PARAM_BUFFER_BYTES": cfg.param_buffer_bytes,
         "VA_MAX_TOKENS": cfg.max_tokens,
         "VA_MAX_EXPERTS": cfg.max_experts,
+        "VA_MAX_TOPK": cfg.max_topk,
         "VA_CLOCK_KHZ": round(cfg.clock_mhz * 1000),
         "VA_CONFIG_HASH": cfg.config_hash(),
     }

@@ -14,6 +14,7 @@ import numpy as np
 from vitaccel.boards import AcceleratorConfig, derive_accelerator_config
 from vitaccel.hlsgen.headers import DEPTHS_HEADER, depths_header, generated_headers
 from vitaccel.hlsgen.toolchain import build_shared_library, hls_source_dir
+from vitaccel.isa.regmap import status_fields
 
 _U64 = ctypes.c_uint64
 _P = ctypes.c_void_p
@@ -29,15 +30,15 @@ class KernelResult:
 
     @property
     def error_code(self) -> int:
-        return self.regs["STATUS"] & 0xFF
+        return status_fields(self.regs["STATUS"])[0]
 
     @property
     def error(self) -> bool:
-        return bool(self.regs["STATUS"] >> 8 & 1)
+        return status_fields(self.regs["STATUS"])[1]
 
     @property
     def done(self) -> bool:
-        return bool(self.regs["STATUS"] >> 9 & 1)
+        return status_fields(self.regs["STATUS"])[2]
 
     @property
     def error_pc(self) -> int:

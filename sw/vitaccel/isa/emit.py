@@ -38,7 +38,7 @@ def _constants(config=None) -> list[tuple[str, int, str]]:
     out: list[tuple[str, int, str]] = [
         ("ISA_MAJOR", ISA_MAJOR, "ISA major version (instruction bits [11:8])"),
         ("ISA_MINOR", ISA_MINOR, ""),
-        ("ISA_VERSION", (ISA_MAJOR << 16) | ISA_MINOR, "ISA_VERSION register value"),
+        ("ISA_VERSION", regmap.isa_version_word(ISA_MAJOR, ISA_MINOR), "ISA_VERSION register value"),
         ("ACCEL_ID", ACCEL_ID, "ID register value"),
         ("INSTR_BITS", INSTR_BITS, ""),
         ("INSTR_BYTES", INSTR_BYTES, ""),
@@ -66,6 +66,9 @@ def _constants(config=None) -> list[tuple[str, int, str]]:
             out.append((f"F_{op.name}_{f.name.upper()}_W", f.width, ""))
     for r in regmap.register_map():
         out.append((f"REG_{r.name}", r.offset, f"{r.access}: {r.doc}"))
+    for key, fld in regmap.FIELDS.items():
+        out.append((f"REGF_{key}_LO", fld.lo, f"{fld.register} bits [{fld.lo + fld.width - 1}:{fld.lo}]: {fld.doc}"))
+        out.append((f"REGF_{key}_W", fld.width, ""))
     for name in sorted(dir(uarch)):
         v = getattr(uarch, name)
         if name.isupper() and isinstance(v, int):

@@ -12,11 +12,64 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-AP_CTRL_START = 1 << 0
-AP_CTRL_DONE = 1 << 1
-AP_CTRL_IDLE = 1 << 2
-AP_CTRL_READY = 1 << 3
-AP_CTRL_AUTO_RESTART = 1 << 7
+
+@dataclass(frozen=True)
+class Field:
+    """A bit field of a control register: bits [lo + width - 1 : lo] of register `register`."""
+
+    register: str
+    name: str
+    lo: int
+    width: int
+    doc: str
+
+    @property
+    def mask(self) -> int:
+        """The field's bits in place (a one-bit field: its flag value)."""
+        return ((1 << self.width) - 1) << self.lo
+
+    def get(self, word: int) -> int:
+        """The field's value in a register word."""
+        return (int(word) >> self.lo) & ((1 << self.width) - 1)
+
+    def put(self, value: int) -> int:
+        """`value` placed in the field (ValueError if it does not fit)."""
+        value = int(value)
+        if not 0 <= value < (1 << self.width):
+            raise ValueError(f"{self.register}.{self.name} is {self.width} bits wide, got {value}")
+        return value << self.lo
+
+
+# Every register field: the single source of the layout (emitted as REGF_<REG>_<FIELD>_LO / _W into va_isa.h,
+# vitaccel_isa_pkg and the tcl dict; the driver, kernel_sim and the testbenches decode through these).
+REGISTER_FIELDS: tuple[Field, ...] = (
+    Field("AP_CTRL", "START", 0, 1, "ap_start (write 1 to start)"),
+    Field("AP_CTRL", "DONE", 1, 1, "ap_done (clear on read)"),
+    Field("AP_CTRL", "IDLE", 2, 1, "ap_idle"),
+    Field("AP_CTRL", "READY", 3, 1, "ap_ready"),
+    Field("AP_CTRL", "AUTO_RESTART", 7, 1, "auto_restart"),
+    Field("GIE", "ENABLE", 0, 1, "global interrupt enable"),
+    Field("IER", "AP_DONE", 0, 1, "interrupt enable: ap_done"),
+    Field("IER", "AP_READY", 1, 1, "interrupt enable: ap_ready"),
+    Field("ISR", "AP_DONE", 0, 1, "interrupt status: ap_done (toggle on write)"),
+    Field("ISR", "AP_READY", 1, 1, "interrupt status: ap_ready (toggle on write)"),
+    Field("ISA_VERSION", "MINOR", 0, 16, "ISA_MINOR"),
+    Field("ISA_VERSION", "MAJOR", 16, 16, "ISA_MAJOR"),
+    Field("STATUS", "CODE", 0, 8, "ErrorCode of the first error in program order (0: none)"),
+    Field("STATUS", "ERROR", 8, 1, "an error stopped the program"),
+    Field("STATUS", "DONE", 9, 1, "done since the last ap_start"),
+)
+FIELDS: dict[str, Field] = {f"{f.register}_{f.name}": f for f in REGISTER_FIELDS}
+
+AP_CTRL_START = FIELDS["AP_CTRL_START"].mask
+AP_CTRL_DONE = FIELDS["AP_CTRL_DONE"].mask
+AP_CTRL_IDLE = FIELDS["AP_CTRL_IDLE"].mask
+AP_CTRL_READY = FIELDS["AP_CTRL_READY"].mask
+AP_CTRL_AUTO_RESTART = FIELDS["AP_CTRL_AUTO_RESTART"].mask
+ISR_AP_DONE = FIELDS["ISR_AP_DONE"].mask
+ISR_AP_READY = FIELDS["ISR_AP_READY"].mask
+ISR_ALL = ISR_AP_DONE | ISR_AP_READY
+IER_AP_DONE = FIELDS["IER_AP_DONE"].mask
 
 
 class ErrorCode(enum.IntEnum):
@@ -33,6 +86,31 @@ class ErrorCode(enum.IntEnum):
     BAD_IMAGE = 7  # memory-image header: magic, ISA version or config hash mismatch
     NO_END = 8  # instruction count reached without END
     UNSUPPORTED = 9  # valid encoding this build cannot run (e.g. more experts than max_experts)
+    AXI_ERROR = 10  # AXI SLVERR/DECERR response on a DDR access; ERROR_PC = the LOAD/STORE/IM2COL (or fetched)
+    #                 instruction, 0xFFFFFFFF for the image header. Hardware only: the ISA simulator has no bus.
+
+    @property
+    def doc(self) -> str:
+        """One-line meaning (docs/isa.md error table, driver messages)."""
+        return ERROR_DOCS[self]
+
+
+ERROR_DOCS: dict[ErrorCode, str] = {
+    ErrorCode.NONE: "no error",
+    ErrorCode.ILLEGAL_OPCODE: "opcode not in the ISA",
+    ErrorCode.BAD_VERSION: "instruction version field != ISA_MAJOR",
+    ErrorCode.BAD_FIELD: "reserved bit set, enum value undefined, zero/oversized dimension, misaligned address",
+    ErrorCode.ADDR_RANGE: "a base address lies outside its memory (on-chip buffer, or DDR region from the header)",
+    ErrorCode.BUF_OVERFLOW: "an operand starts inside its memory but extends past its end; queue longer than m",
+    ErrorCode.WBUF_STATE: "LOAD into a weight half that was not released, or a read of a half with no load",
+    ErrorCode.BAD_IMAGE: "memory-image header: magic, ISA version or config hash mismatch",
+    ErrorCode.NO_END: "instruction count reached without END",
+    ErrorCode.UNSUPPORTED: "valid encoding this build cannot run (beyond a unit's capacity)",
+    ErrorCode.AXI_ERROR: "AXI SLVERR/DECERR response on a DDR access (bus error: unmapped or protected memory); "
+                         "ERROR_PC = the LOAD/STORE/IM2COL or the instruction whose fetch failed (0xFFFFFFFF: the "
+                         "image header read); RTL build only (the ISA simulator has no bus, Vitis HLS m_axi does "
+                         "not expose responses)",
+}
 
 
 @dataclass(frozen=True)
@@ -96,12 +174,35 @@ ADDR_SPACE_BYTES = 0x100  # s_axilite address range of the control interface
 def status_word(code: ErrorCode | int, done: bool = True) -> int:
     """Value of STATUS for an error code."""
     code = int(code)
-    return (code & 0xFF) | ((1 << 8) if code else 0) | ((1 << 9) if done else 0)
+    return FIELDS["STATUS_CODE"].put(code) | FIELDS["STATUS_ERROR"].put(1 if code else 0) \
+        | FIELDS["STATUS_DONE"].put(1 if done else 0)
+
+
+def status_fields(value: int) -> tuple[int, bool, bool]:
+    """STATUS -> (raw code, error flag, done); the code is not checked against ErrorCode."""
+    return (FIELDS["STATUS_CODE"].get(value), bool(FIELDS["STATUS_ERROR"].get(value)),
+            bool(FIELDS["STATUS_DONE"].get(value)))
 
 
 def decode_status(value: int) -> tuple[ErrorCode, bool, bool]:
-    """STATUS -> (code, error flag, done)."""
-    return ErrorCode(value & 0xFF), bool(value >> 8 & 1), bool(value >> 9 & 1)
+    """STATUS -> (code, error flag, done); ValueError for a code that is not an ErrorCode."""
+    code, err, done = status_fields(value)
+    return ErrorCode(code), err, done
+
+
+def error_name(code: int) -> str:
+    """ErrorCode name of a raw STATUS code, or "unknown"."""
+    return ErrorCode(code).name if code in ErrorCode._value2member_map_ else "unknown"
+
+
+def isa_version_word(major: int, minor: int) -> int:
+    """ISA_VERSION register value."""
+    return FIELDS["ISA_VERSION_MAJOR"].put(major) | FIELDS["ISA_VERSION_MINOR"].put(minor)
+
+
+def decode_isa_version(value: int) -> tuple[int, int]:
+    """ISA_VERSION -> (major, minor)."""
+    return FIELDS["ISA_VERSION_MAJOR"].get(value), FIELDS["ISA_VERSION_MINOR"].get(value)
 
 
 __all__ = [
@@ -112,10 +213,22 @@ __all__ = [
     "AP_CTRL_READY",
     "AP_CTRL_START",
     "ARGS",
+    "ERROR_DOCS",
+    "FIELDS",
+    "IER_AP_DONE",
+    "ISR_ALL",
+    "ISR_AP_DONE",
+    "ISR_AP_READY",
     "REGISTERS",
+    "REGISTER_FIELDS",
     "ErrorCode",
+    "Field",
     "Register",
+    "decode_isa_version",
     "decode_status",
+    "error_name",
+    "isa_version_word",
     "register_map",
+    "status_fields",
     "status_word",
 ]

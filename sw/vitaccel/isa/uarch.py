@@ -31,8 +31,9 @@ LN_MAX_COLS = _fp.LN_MAX_CHANNELS  # LAYERNORM channels the unit holds gamma / b
 
 
 def vector_lanes(rows: int, cols: int) -> int:
-    """Lanes of the epilogue / softmax / LayerNorm units: C for arrays of >= 8 rows; C / 4 below (a tile then
-    drains in <= 4 R clocks, still hidden behind K >= 32, and small parts keep their DSPs for the array)."""
+    """Lanes of the epilogue / softmax units: C for arrays of >= 8 rows; C / 4 below (a tile then drains in <= 4 R
+    clocks, still hidden behind K >= 32, and small parts keep their DSPs for the array). The LayerNorm unit has its
+    own AcceleratorConfig.ln_lanes (derived as min(vector_lanes, LN_DEFAULT_LANES) in vitaccel.boards.accel)."""
     return cols if rows >= 8 else max(cols // 4, 1)
 
 

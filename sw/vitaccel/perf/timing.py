@@ -52,7 +52,7 @@ def gemm_cycles(cfg: AcceleratorConfig, m: int, n: int, k: int, epi: Epilogue, b
     buffer (K * ceil(N / W) ACT windows). Per tile max(K, R * beat, R * ceil(K / W), transposed writes): K k-steps,
     the drain (one row per clock, two for int32), the A-tile fill (one W-byte ACT window per clock, overlapped),
     for trans outputs one window per output column. Per column tile the record's bias / mult / shift windows
-    (7, or 4 for ACC32's bias) share the weight-buffer port with B. SOFTMAX: two softmax states alternate per
+    (7, or 4 for ACC32's bias) share the weight-buffer port with B. SOFTMAX: two softmax contexts alternate per
     column tile, so a tile's second pass (M rows, then ceil(M / W) P windows per column) runs under the next tile's
     k-steps; the last tile's tail is exposed."""
     r, c = cfg.array_rows, cfg.array_cols
@@ -77,7 +77,7 @@ def gemm_cycles(cfg: AcceleratorConfig, m: int, n: int, k: int, epi: Epilogue, b
     total = setup + r + nt * mt * t_tile + nt * params
     if not softmax:
         return total + r * beat + uarch.GEMM_PIPE
-    # two softmax states and P transposers used alternately: the second pass of column tile ct (its M rows, then
+    # two softmax contexts and P transposers used alternately: the second pass of column tile ct (its M rows, then
     # one P window per column per W rows) runs under tile ct + 1's k-steps; only the last tile's tail shows,
     # unless the P windows outrun the k-steps (small M and K)
     cm, last_cols = _cdiv(m, w), n - (nt - 1) * c
@@ -87,11 +87,12 @@ def gemm_cycles(cfg: AcceleratorConfig, m: int, n: int, k: int, epi: Epilogue, b
 
 
 def layernorm_cycles(cfg: AcceleratorConfig, rows: int, cols: int) -> int:
-    """LAYERNORM (vitaccel_ln_seq): L = vector_lanes int16 per clock, P = ceil(cols / L) beats per row, rows back
+    """LAYERNORM (vitaccel_ln_seq): L = cfg.ln_lanes int16 per clock, P = ceil(cols / L) beats per row, rows back
     to back through a pipelined statistics path (isqrt + reciprocal: LN_PIPE clocks of latency, one row per
-    clock). The gamma / beta arrays stream from the weight buffer (COLS bytes per clock: COLS/2 gammas or COLS/4
-    betas) while the first row is read; they only show for very wide rows (cols > 384 on a 64-column array)."""
-    lanes = uarch.vector_lanes(cfg.array_rows, cfg.array_cols)
+    clock). The gamma / beta arrays stream from the weight buffer (COLS bytes per clock: min(L, COLS/2) gammas or
+    min(L, COLS/4) betas) while the first row is read; they only show for wide rows (cols > 31 L for L <= COLS/4:
+    496 at 16 lanes; cols > 384 at 64 lanes on a 64-column array)."""
+    lanes = cfg.ln_lanes
     p = _cdiv(cols, lanes)
     gc, bc = min(lanes, cfg.array_cols // 2), min(lanes, cfg.array_cols // 4)
     head = max(p + uarch.LN_PIPE - 1, _cdiv(cols, gc) + _cdiv(cols, bc) + uarch.LN_PARAM_SETUP)

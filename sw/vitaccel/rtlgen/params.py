@@ -104,8 +104,10 @@ TOP_PARAM_SOURCES = {
     "ROWS": "array_rows",
     "COLS": "array_cols",
     "PACK": "macs_per_dsp",
+    "LN_LANES": "ln_lanes",
     "MAX_TOKENS": "max_tokens",
     "MAX_EXPERTS": "max_experts",
+    "MAX_TOPK": "max_topk",
 }
 
 # hw/rtl files of vitaccel_top in compile order (after the generated packages). The one list every flow uses:
@@ -126,16 +128,24 @@ def top_sources() -> list[str]:
 def top_parameters(config, addr_w: int = 64) -> dict[str, object]:
     """The parameters of `vitaccel_top` for an AcceleratorConfig: config hash (checked against the image header),
     AXI data width, ACT buffer bytes, the bytes of ONE weight-buffer half, the MAC array shape and DSP packing,
-    max_tokens, max_experts; `addr_w` is the AXI address width (64 in the block design, 40 in the test benches).
+    max_tokens, max_experts, max_topk; `addr_w` is the AXI address width (64 in the block design, 40 in the test
+    benches).
 
     The RTL reads ACT and the weight buffer as windows of 16-byte banks: array_cols must be a power of two >= 16
-    (every board's derived configuration has 64). ConfigError otherwise."""
+    (every board's derived configuration has 64), and ln_lanes (LN_LANES) a power of two <= array_cols.
+    ConfigError otherwise."""
     cols = int(config.array_cols)
     if cols < 16 or cols & (cols - 1):
         from vitaccel.errors import ConfigError
 
         raise ConfigError(f"array_cols = {cols}: the RTL needs a power of two >= 16 (ACT / weight-buffer windows "
                           "are whole 16-byte banks)")
+    lanes = int(config.ln_lanes)
+    if lanes < 1 or lanes & (lanes - 1) or lanes > cols:
+        from vitaccel.errors import ConfigError
+
+        raise ConfigError(f"ln_lanes = {lanes}: the RTL needs a power of two <= array_cols ({cols}) (vitaccel_ln_seq "
+                          "splits one ACT window of array_cols int16 into beats of ln_lanes)")
     return {
         "CONFIG_HASH": f"32'h{config.config_hash():08x}",
         "DATA_W": int(config.axi_data_bits),
@@ -145,7 +155,9 @@ def top_parameters(config, addr_w: int = 64) -> dict[str, object]:
         "ROWS": int(config.array_rows),
         "COLS": int(config.array_cols),
         "PACK": int(config.macs_per_dsp),
+        "LN_LANES": lanes,
         "MAX_TOKENS": int(config.max_tokens),
         "MAX_EXPERTS": int(config.max_experts),
+        "MAX_TOPK": int(config.max_topk),
     }
 

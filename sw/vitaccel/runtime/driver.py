@@ -31,7 +31,19 @@ import numpy as np
 
 from vitaccel.errors import ConfigError, InputError, ProgramError
 from vitaccel.isa import spec
-from vitaccel.isa.regmap import AP_CTRL_IDLE, AP_CTRL_START, REGISTERS, ErrorCode, decode_status
+from vitaccel.isa.regmap import (
+    AP_CTRL_IDLE,
+    AP_CTRL_START,
+    FIELDS,
+    IER_AP_DONE,
+    ISR_ALL,
+    REGISTERS,
+    ErrorCode,
+    decode_isa_version,
+    decode_status,
+    error_name,
+    status_fields,
+)
 from vitaccel.runtime.bundle import Bundle, CompiledTask
 from vitaccel.runtime.device import AcceleratorTimeout, Buffer, Device, DeviceError, open_device
 
@@ -46,8 +58,9 @@ class DeviceProgramError(ProgramError):
         self.code, self.index, self.status, self.layer = ErrorCode(code), int(index), int(status), layer
         where = "the memory image header (ERROR_PC 0xFFFFFFFF)" if self.index < 0 else \
             f"instruction {self.index}" + (f" (layer {layer})" if layer else "")
-        super().__init__(f"{device}: accelerator stopped with {self.code.name} (code {int(self.code)}) at {where}; "
-                         f"STATUS=0x{self.status:08x}")
+        hint = f" ({self.code.doc})" if self.code == ErrorCode.AXI_ERROR else ""
+        super().__init__(f"{device}: accelerator stopped with {self.code.name} (code {int(self.code)}) at {where}"
+                         f"{hint}; STATUS=0x{self.status:08x}")
 
 
 class IdentityMismatch(ProgramError):
@@ -118,7 +131,8 @@ class Accelerator:
         self.timeout_s = float(timeout_s if timeout_s is not None else self.device.default_timeout_s)
         self._loaded: dict[str, _Loaded] = {}
         self.identity: dict[str, int] | None = None
-        self.device.write32(REGISTERS["IER"], 0x1)  # ISR bit 0 = sticky done flag (GIE stays as the device set it)
+        # ISR.ap_done = sticky done flag (GIE stays as the device set it)
+        self.device.write32(REGISTERS["IER"], IER_AP_DONE)
 
     # ---- identity ---------------------------------------------------------------------------------------------
     def read_identity(self) -> dict[str, int]:
@@ -159,7 +173,7 @@ class Accelerator:
         if ident["ID"] != spec.ACCEL_ID:
             raise IdentityMismatch(f"{where}: ID register 0x{ident['ID']:08x}, expected 0x{spec.ACCEL_ID:08x} ('VTA1'): "
                                    "this IP is not a vitaccel accelerator (or the bitstream is not loaded)")
-        hw_major, hw_minor = ident["ISA_VERSION"] >> 16, ident["ISA_VERSION"] & 0xFFFF
+        hw_major, hw_minor = decode_isa_version(ident["ISA_VERSION"])
         if hw_major != hdr.isa_major or hw_minor < hdr.isa_minor:
             raise IdentityMismatch(f"{where}: hardware ISA version {hw_major}.{hw_minor}, the program needs "
                                    f"{hdr.isa_major}.{hdr.isa_minor} (same major, minor at least)")
@@ -207,8 +221,8 @@ class Accelerator:
 
     def _clear_isr(self) -> None:
         isr = self.device.read32(REGISTERS["ISR"])
-        if isr & 0x3:
-            self.device.write32(REGISTERS["ISR"], isr & 0x3)  # toggle-on-write clears the set bits
+        if isr & ISR_ALL:
+            self.device.write32(REGISTERS["ISR"], isr & ISR_ALL)  # toggle-on-write clears the set bits
 
     def _require_idle(self) -> None:
         ctrl = self.device.read32(REGISTERS["AP_CTRL"])
@@ -221,12 +235,12 @@ class Accelerator:
         ctrl = dev.read32(REGISTERS["AP_CTRL"])
         status = dev.read32(REGISTERS["STATUS"])
         epc = dev.read32(REGISTERS["ERROR_PC"])
-        raw = status & 0xFF
-        name = ErrorCode(raw).name if raw in ErrorCode._value2member_map_ else "unknown"
+        raw, err, done = status_fields(status)
         return AcceleratorTimeout(
             f"{dev.name}: no ap_done within {self.timeout_s:g} s for {what}: AP_CTRL=0x{ctrl:02x} "
-            f"(ap_start={ctrl & 1}, ap_idle={ctrl >> 2 & 1}), STATUS=0x{status:08x} (code {raw} {name}, "
-            f"error={status >> 8 & 1}, done={status >> 9 & 1}), ERROR_PC=0x{epc:08x}", ctrl, status, epc)
+            f"(ap_start={FIELDS['AP_CTRL_START'].get(ctrl)}, ap_idle={FIELDS['AP_CTRL_IDLE'].get(ctrl)}), "
+            f"STATUS=0x{status:08x} (code {raw} {error_name(raw)}, error={int(err)}, done={int(done)}), "
+            f"ERROR_PC=0x{epc:08x}", ctrl, status, epc)
 
     def run(self, image: np.ndarray, task: int | str | None = None, output: str = "float") -> RunResult:
         """Run one uint8 image (C, H, W). output: "float" (dequantized, needs scales), "int32" (float None)."""
@@ -259,7 +273,8 @@ class Accelerator:
         try:
             code, err, done = decode_status(status)
         except ValueError:
-            raise DeviceError(f"{dev.name}: STATUS=0x{status:08x} holds an unknown error code {status & 0xFF}") from None
+            raise DeviceError(f"{dev.name}: STATUS=0x{status:08x} holds an unknown error code "
+                              f"{status_fields(status)[0]}") from None
         if err or code != ErrorCode.NONE:
             epc = dev.read32(REGISTERS["ERROR_PC"])
             index = -1 if epc == 0xFFFFFFFF else epc

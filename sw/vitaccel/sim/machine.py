@@ -370,6 +370,9 @@ class IsaSimulator:
         if t > self.cfg.max_tokens or e > self.cfg.max_experts:
             raise self._err(ErrorCode.UNSUPPORTED, pc, f"ROUTE {t} tokens x {e} experts exceeds max_tokens "
                                                        f"{self.cfg.max_tokens} / max_experts {self.cfg.max_experts}")
+        if k > self.cfg.max_topk:
+            raise self._err(ErrorCode.UNSUPPORTED, pc, f"ROUTE top-{k} exceeds the router's max_topk "
+                                                       f"{self.cfg.max_topk}")
         logits = self._act_tensor(pc, "ROUTE source", ins.get("src"), t, e, ins.get("src_pitch"), "<i4")
         r = self._record(pc, ins, "route", e)
         if r["shift"].max() > MAX_SHIFT:

@@ -177,7 +177,7 @@ def random_program(cfg: AcceleratorConfig, seed: int = 0, n_ops: int = 8, max_di
 
     def moe_op() -> None:
         e = int(rng.integers(2, 6))
-        k = int(rng.integers(1, min(e, 3) + 1))
+        k = int(rng.integers(1, min(e, 3, cfg.max_topk) + 1))  # topk > max_topk would be UNSUPPORTED
         h = dim()
         pool = [t for t in x8 if t.val.shape[0] == t_tokens]
         x = pool[int(rng.integers(len(pool)))]

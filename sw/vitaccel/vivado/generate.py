@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vitaccel.boards import AcceleratorConfig, BoardConfig, derive_accelerator_config, load_board
+from vitaccel.boards import AcceleratorConfig, BoardConfig, board_dir, derive_accelerator_config, load_board
 from vitaccel.errors import ConfigError, VitaccelError
 from vitaccel.isa import to_tcl
 from vitaccel.toolchain import build_dir, repo_root
@@ -115,6 +115,17 @@ def _tcl_list(items: list[str]) -> str:
     return "[list " + " ".join(_tcl_word(i) for i in items) + "]" if items else "{}"
 
 
+def hp_widths(board: BoardConfig) -> list[int]:
+    """HP port widths the board's PS ports take: the board schema's hp_ports.width_bits values up to the board's
+    hp_ports.width_bits (zcu102 128: 32 64 128; pynq-z2 64: 32 64). Written into build.tcl as VA(hp_widths)."""
+    path = board_dir() / "board.schema.json"
+    try:
+        enum = json.loads(path.read_text())["properties"]["hp_ports"]["properties"]["width_bits"]["enum"]
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read hp_ports.width_bits.enum ({exc})") from None
+    return sorted(int(w) for w in enum if int(w) <= board.hp_port_width_bits)
+
+
 def _build_tcl(b: VivadoBuild) -> str:
     board, cfg = b.board, b.cfg
     board_parts = [board.board_part, *board.board_part_fallbacks]
@@ -142,6 +153,9 @@ def _build_tcl(b: VivadoBuild) -> str:
         "# HP port data width = the accelerator's AXI master width (AcceleratorConfig.axi_data_bits)",
         "set VA(hp_width) $VA_ISA(CFG_AXI_DATA_BITS)",
         "set VA(config_axi_ports) $VA_ISA(CFG_AXI_PORTS)",
+        "# the PS's HP ports (board config hp_ports.count; widths: board schema hp_ports.width_bits up to the board's)",
+        f"set VA(hp_ports) {board.hp_port_count}",
+        f"set VA(hp_widths) {{{' '.join(str(w) for w in hp_widths(board))}}}",
         "set VA(config_hash) [format 0x%08x $VA_ISA(CFG_CONFIG_HASH)]",
         ("# accelerator interfaces (vitaccel.vivado.ports): masters = the m_axi bundles of hls/src/vitaccel_top.cpp"
          if b.accel == "hls" else
@@ -351,6 +365,7 @@ __all__ = [
     "find_vivado",
     "generate_build",
     "hls_ip_vlnv",
+    "hp_widths",
     "run_vivado",
     "stem",
     "vivado_tcl_dir",
