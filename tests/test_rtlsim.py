@@ -367,6 +367,37 @@ def test_bench_rtlsim_json(backend: Any, capsys: Any) -> None:
     assert r["build_s"] >= 0 and isinstance(r["build_cached"], bool) and r["array"] == "4x16"
 
 
+def test_bench_model_program_runs_on_the_isa_simulator() -> None:
+    """`bench rtlsim --model M`'s program is M's compiled first task; the ISA simulator runs it to the end and its
+    output equals QuantizedModel.forward (so the bench's bit-exact flag compares a real inference)."""
+    from vitaccel.compiler.source import load_qmodel
+    from vitaccel.rtlgen.rtlsim.bench import model_program
+    from vitaccel.sim import IsaSimulator
+
+    cfg = derive_accelerator_config("zcu102", {"array_rows": 4, "array_cols": 16, "max_topk": 2})
+    prog, image, inp = model_program(cfg, "m3vit-micro")
+    res = IsaSimulator(cfg).run(prog, image, inp)
+    ref = load_qmodel("m3vit-micro", synthetic=True, seed=0).forward(inp[None], 0)["int32"][0]
+    assert np.array_equal(np.frombuffer(bytes(res.output), "<i4")[: ref.size], ref.reshape(-1))
+
+
+@pytest.mark.slow
+def test_bench_rtlsim_model_json(capsys: Any) -> None:
+    """`vitaccel bench rtlsim --model m3vit-micro --json` on a 4 x 16 array: one whole inference, bit-exact vs
+    the ISA simulator, with its clocks per second."""
+    import json
+
+    from vitaccel.cli import main
+
+    sets = ["--set", "act_buffer_bytes=65536", "--set", "weight_buffer_bytes=32768", "--set", "array_rows=4",
+            "--set", "array_cols=16", "--set", "max_topk=2"]
+    assert main(["bench", "rtlsim", "--board", "zcu102", *sets, "--repeat", "1", "--model", "m3vit-micro",
+                 "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)["results"][0]
+    assert r["bit_exact_vs_isa"] and r["program"].startswith("m3vit-micro") and r["sim_cycles_per_s"] > 0
+    assert abs(r["cycles"] - r["model_cycles"]) <= 0.1 * r["model_cycles"]
+
+
 @pytest.mark.slow
 def test_verify_rtlsim_whole_model(capsys: Any) -> None:
     """`vitaccel verify --backend rtlsim` on m3vit-micro (full zcu102 array: the build takes minutes): bit-exact on

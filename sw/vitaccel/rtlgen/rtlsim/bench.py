@@ -1,7 +1,8 @@
 """`vitaccel bench rtlsim`: build time of the Verilator harness (cached or fresh) and its simulation speed
 (simulated clocks per wall-clock second of the simulation only) on a representative program: IM2COL of a
 3 x 32 x 32 image (patch 8; 1 channel when the weight buffer is too small), STOREs, a weight-buffer LOAD of
-packed B tiles and two REQ8 GEMMs (16 x 192 x COLS, or 16 x 64 x COLS)."""
+packed B tiles and two REQ8 GEMMs (16 x 192 x COLS, or 16 x 64 x COLS); with `--model M`, on one whole inference
+of model M instead (synthetic integer parameters, first task, one seeded random image)."""
 
 from __future__ import annotations
 
@@ -52,9 +53,22 @@ def representative_program(cfg: Any, seed: int = 0) -> tuple[bytes, bytes, np.nd
     return isa.encode_program(words), hdr + payload, inp
 
 
+def model_program(cfg: Any, model: str, seed: int = 0) -> tuple[bytes, bytes, np.ndarray]:
+    """(program, image, input) of one inference of `model` (synthetic parameters, task 0) for `cfg`."""
+    from vitaccel.compiler import compile_model
+    from vitaccel.compiler.source import load_qmodel
+
+    qm = load_qmodel(model, synthetic=True, seed=seed)
+    cp = compile_model(qm, cfg, 0)
+    mc = qm.config
+    inp = np.random.default_rng(seed).integers(0, 256, size=(mc.in_chans, *mc.img_size), dtype=np.uint8)
+    return cp.program, cp.image, inp
+
+
 def bench(board: str, overrides: dict[str, Any] | None = None, fresh: bool = False, repeat: int = 3,
-          log: Any = None) -> dict[str, Any]:
-    """One result dict: build seconds / cached, simulated clocks, CYCLES, model cycles, clocks per second."""
+          log: Any = None, model: str | None = None) -> dict[str, Any]:
+    """One result dict: build seconds / cached, simulated clocks, CYCLES, model cycles, clocks per second
+    (`model`: one inference of that model instead of the representative program)."""
     from vitaccel.boards.accel import derive_accelerator_config
     from vitaccel.rtlgen.backend import RtlsimBackend
     from vitaccel.sim import IsaSimulator
@@ -65,7 +79,7 @@ def bench(board: str, overrides: dict[str, Any] | None = None, fresh: bool = Fal
         t0 = time.monotonic()
         be = RtlsimBackend(cfg, log=log, **({"root": Path(tmp.name)} if tmp else {}))
         build_s = time.monotonic() - t0
-        prog, image, inp = representative_program(cfg)
+        prog, image, inp = model_program(cfg, model) if model else representative_program(cfg)
         ref = IsaSimulator(cfg).run(prog, image, inp)
         runs = []
         for _ in range(max(1, repeat)):
@@ -74,6 +88,7 @@ def bench(board: str, overrides: dict[str, Any] | None = None, fresh: bool = Fal
         best = min(runs, key=lambda r: r.wall_s)
         return {
             "bench": "rtlsim", "board": cfg.board, "config_hash": f"0x{cfg.config_hash():08x}",
+            "program": f"{model} (synthetic, task 0)" if model else "representative",
             "array": f"{cfg.array_rows}x{cfg.array_cols}", "build_cached": be.model.info.cached,
             "build_s": round(build_s, 2), "build_dir": str(be.model.info.path.parent.parent) if not tmp else None,
             "bit_exact_vs_isa": bytes(out) == bytes(ref.output), "cycles": int(cycles),
@@ -92,15 +107,17 @@ def bench(board: str, overrides: dict[str, Any] | None = None, fresh: bool = Fal
 @click.option("--fresh", is_flag=True, help="Build into a temporary directory (fresh build time; cache untouched).")
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
               help="Simulation runs (the fastest is reported).")
+@click.option("--model", default=None, help="Run one inference of this model (synthetic parameters, task 0).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"results": [...]} on stdout.')
-def rtlsim_cmd(board: str, overrides: tuple[str, ...], fresh: bool, repeat: int, as_json: bool) -> None:
+def rtlsim_cmd(board: str, overrides: tuple[str, ...], fresh: bool, repeat: int, model: str | None,
+               as_json: bool) -> None:
     """Verilator harness of vitaccel_top: build time (cached / fresh) and simulated clocks per second."""
     from vitaccel.boards.accel import parse_overrides
 
     def log(msg: str) -> None:
         click.echo(msg, err=True)
 
-    r = bench(board, parse_overrides(overrides), fresh=fresh, repeat=repeat, log=log)
+    r = bench(board, parse_overrides(overrides), fresh=fresh, repeat=repeat, log=log, model=model)
     if as_json:
         click.echo(json.dumps({"results": [r]}, indent=1))
         return
@@ -108,4 +125,4 @@ def rtlsim_cmd(board: str, overrides: tuple[str, ...], fresh: bool, repeat: int,
         click.echo(f"{k:18s} {v}", file=sys.stdout)
 
 
-__all__ = ["bench", "representative_program", "rtlsim_cmd"]
+__all__ = ["bench", "model_program", "representative_program", "rtlsim_cmd"]
