@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
-from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 import tbutil
 from vitaccel import isa
@@ -67,19 +65,8 @@ async def top_control_path(dut):
     c = tbutil.cfg()
     gen = tbutil.rng()
     cfg = derive_accelerator_config(c["board"], {k: int(c[k]) for k in ("array_rows", "array_cols") if k in c})
-    cocotb.start_soon(Clock(dut.ap_clk, 10, unit="ns").start())
-    dut.ap_rst_n.value = 0
-    axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi_control"), dut.ap_clk, dut.ap_rst_n,
-                         reset_active_level=False)
-    ram = tbutil.TopMemory(dut, 1 << 16)
-    await ClockCycles(dut.ap_clk, 5)
-    dut.ap_rst_n.value = 1
-
-    async def rd(off: int) -> int:
-        return int.from_bytes((await axil.read(off, 4)).data, "little")
-
-    async def wr(off: int, v: int) -> None:
-        await axil.write(off, int(v).to_bytes(4, "little"))
+    top = await tbutil.TopHarness.start(dut, 1 << 16)
+    ram, rd, wr = top.ram, top.rd, top.wr
 
     assert await rd(R["ID"]) == isa.ACCEL_ID and await rd(R["CONFIG_HASH"]) == cfg.config_hash()
     await wr(R["GIE"], 1)

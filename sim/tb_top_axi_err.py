@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
-from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 import tbutil
 from tb_top_dma import accel_config, cleaning
@@ -106,19 +104,8 @@ async def top_axi_errors(dut):
     c = tbutil.cfg()
     gen = tbutil.rng()
     cfg = accel_config(c)
-    cocotb.start_soon(Clock(dut.ap_clk, 10, unit="ns").start())
-    dut.ap_rst_n.value = 0
-    axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi_control"), dut.ap_clk, dut.ap_rst_n,
-                         reset_active_level=False)
-    ram = tbutil.TopMemory(dut, RAM_SIZE)
-    await ClockCycles(dut.ap_clk, 5)
-    dut.ap_rst_n.value = 1
-
-    async def rd(off: int) -> int:
-        return int.from_bytes((await axil.read(off, 4)).data, "little")
-
-    async def wr(off: int, v: int) -> None:
-        await axil.write(off, int(v).to_bytes(4, "little"))
+    top = await tbutil.TopHarness.start(dut, RAM_SIZE)
+    ram, rd, wr = top.ram, top.rd, top.wr
 
     await wr(R["GIE"], 1)
     await wr(R["IER"], FIELDS["IER_AP_DONE"].mask)

@@ -17,9 +17,7 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
-from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 import tbutil
 from vitaccel import isa
@@ -35,19 +33,8 @@ async def top_programs(dut):
     gen = tbutil.rng()
     case_dirs = [Path(p) for p in c["cases"]]
     layout = c["layout"]  # DDR addresses: image, program, input, output, clean_image, clean_program; ram size
-    cocotb.start_soon(Clock(dut.ap_clk, 10, unit="ns").start())
-    dut.ap_rst_n.value = 0
-    axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi_control"), dut.ap_clk, dut.ap_rst_n,
-                         reset_active_level=False)
-    ram = tbutil.TopMemory(dut, int(layout["ram_size"]))
-    await ClockCycles(dut.ap_clk, 5)
-    dut.ap_rst_n.value = 1
-
-    async def rd(off: int) -> int:
-        return int.from_bytes((await axil.read(off, 4)).data, "little")
-
-    async def wr(off: int, v: int) -> None:
-        await axil.write(off, int(v).to_bytes(4, "little"))
+    top = await tbutil.TopHarness.start(dut, int(layout["ram_size"]))
+    ram, rd, wr = top.ram, top.rd, top.wr
 
     chans = ram.channels
 

@@ -187,3 +187,36 @@ class TopMemory:
 
             ram.read_if._read = _read
             ram.write_if._write = _write
+
+
+class TopHarness:
+    """vitaccel_top under test: 100 MHz ap_clk started, reset held 5 clocks then released, a cocotbext-axi
+    AXI4-Lite master on s_axi_control (`axil`, plus 32-bit `rd` / `wr` at a byte offset) and the DDR behind every
+    AXI master (`ram`, a TopMemory of `ram_size` bytes). Build it with `await TopHarness.start(dut, ram_size)`."""
+
+    def __init__(self, dut: Any, ram_size: int) -> None:
+        from cocotbext.axi import AxiLiteBus, AxiLiteMaster
+
+        self.dut = dut
+        cocotb.start_soon(Clock(dut.ap_clk, 10, unit="ns").start())
+        dut.ap_rst_n.value = 0
+        self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi_control"), dut.ap_clk, dut.ap_rst_n,
+                                  reset_active_level=False)
+        self.ram = TopMemory(dut, ram_size)
+
+    @classmethod
+    async def start(cls, dut: Any, ram_size: int) -> TopHarness:
+        from cocotb.triggers import ClockCycles
+
+        h = cls(dut, ram_size)
+        await ClockCycles(dut.ap_clk, 5)
+        dut.ap_rst_n.value = 1
+        return h
+
+    async def rd(self, off: int) -> int:
+        """32-bit register read at byte offset `off`."""
+        return int.from_bytes((await self.axil.read(off, 4)).data, "little")
+
+    async def wr(self, off: int, v: int) -> None:
+        """32-bit register write at byte offset `off`."""
+        await self.axil.write(off, int(v).to_bytes(4, "little"))
