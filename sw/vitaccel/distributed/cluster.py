@@ -476,6 +476,8 @@ class Cluster:
             exc = fut.exception()
             if exc is not None:
                 code, err = _status_text(exc)
+                if code == grpc.StatusCode.DEADLINE_EXCEEDED:  # gRPC's own timer fired first: the same miss
+                    err = f"no answer within the {deadline_ms:g} ms deadline ({err})"
                 replies.append(BoardReply(name, False, None, err))
                 if code in _REQUEST_FAULTS:
                     invalid.append(f"{name}: {err}")
