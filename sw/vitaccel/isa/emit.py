@@ -84,6 +84,8 @@ def _constants(config=None) -> list[tuple[str, int, str]]:
             ("CFG_PARAM_BYTES", config.param_buffer_bytes, ""),
             ("CFG_MAX_TOKENS", config.max_tokens, ""),
             ("CFG_MAX_EXPERTS", config.max_experts, ""),
+            ("CFG_MAX_TOPK", config.max_topk, "ROUTE top-k capacity (topk above it: UNSUPPORTED)"),
+            ("CFG_LN_LANES", config.ln_lanes, "int16 channels per clock of the LayerNorm unit"),
             ("CFG_CONFIG_HASH", config.config_hash(), "CONFIG_HASH register value"),
         ]
     return out
