@@ -46,10 +46,17 @@ module vitaccel_epilogue
     localparam int SW = 33;           // acc + bias
     localparam int P1W = SW + 16;     // (acc + bias) * mult, 49 bit signed
     localparam int P2W = P1W + 16;    // ... * gate, 65 bit signed
-    localparam int RW = P2W + 1;      // + rounding half
+    localparam int RW = P2W + 1;      // 2 * p3, the rounding shifter's input
+    // round_shift(p3, s) = ((2 p3 >>> s) + 1) >>> 1 (s = 0 too): one arithmetic shifter, then a narrow add. Every
+    // mode that reads q saturates to 8, 16 (after + res) or 24 bits, so 2 p3 >>> s is clamped to TW bits first
+    // (|q| >= 2^(TW-2) saturates all of them exactly as the full value would).
+    localparam int TW = 36;
+    localparam int QW = TW;           // q4 bits (|q4| <= 2^(TW-2))
     localparam int ZW = vitaccel_num_pkg::SM_Z_BITS;        // softmax z: int24
-    localparam logic signed [RW-1:0] Z_HI = RW'((1 << (ZW - 1)) - 1);  // int24 saturation bounds
-    localparam logic signed [RW-1:0] Z_LO = ~Z_HI;
+    localparam logic signed [QW-1:0] Z_HI = QW'((1 << (ZW - 1)) - 1);  // int24 saturation bounds
+    localparam logic signed [QW-1:0] Z_LO = ~Z_HI;
+    localparam logic signed [RW-1:0] T_HI = RW'({1'b0, {(TW - 1){1'b1}}});  // clamp bounds of 2 p3 >>> s
+    localparam logic signed [RW-1:0] T_LO = ~T_HI;
 
     logic en;
     logic v1, v2, v3, v4;
@@ -86,9 +93,10 @@ module vitaccel_epilogue
             logic signed [15:0]    r1, r2, r3, r4;
             logic signed [P1W-1:0] p2;
             logic signed [P2W-1:0] p3;
-            logic signed [RW-1:0]  q4;      // rounded and shifted
-            logic signed [RW-1:0]  half3, sum3;
-            logic signed [RW:0]    res4;    // res + q4
+            logic signed [QW-1:0]  q4;      // rounded and shifted (clamped, see TW)
+            logic signed [RW-1:0]  t3;      // 2 p3 >>> sh3
+            logic signed [TW-1:0]  tc3;     // t3 clamped to TW bits
+            logic signed [QW:0]    res4;    // res + q4
             logic        [7:0]     tbl [256];
             logic signed [7:0]     q8_4;
             logic        [7:0]     idx4;    // table address = code + 128 (flip the sign bit)
@@ -129,18 +137,18 @@ module vitaccel_epilogue
                 end
             end
             // stage 4: round half up and arithmetic shift by 0..63
-            assign half3 = (sh3 == 6'd0) ? '0 : (RW'(1) <<< (sh3 - 6'd1));
-            assign sum3  = RW'(p3) + half3;
+            assign t3  = $signed({p3, 1'b0}) >>> sh3;
+            assign tc3 = (t3 > T_HI) ? T_HI[TW-1:0] : (t3 < T_LO) ? T_LO[TW-1:0] : t3[TW-1:0];
             always_ff @(posedge clk) begin
                 if (en) begin
-                    q4 <= sum3 >>> sh3;
+                    q4 <= QW'(((TW + 1)'(tc3) + (TW + 1)'(1)) >>> 1);
                     s4 <= s3;
                     r4 <= r3;
                 end
             end
             // stage 5: saturate / residual add / table read
-            assign res4 = (RW + 1)'(q4) + (RW + 1)'(r4);
-            assign q8_4 = (q4 > RW'(127)) ? 8'sd127 : (q4 < -RW'(128)) ? -8'sd128 : q4[7:0];
+            assign res4 = (QW + 1)'(q4) + (QW + 1)'(r4);
+            assign q8_4 = (q4 > QW'(127)) ? 8'sd127 : (q4 < -QW'(128)) ? -8'sd128 : q4[7:0];
             assign idx4 = {~q8_4[7], q8_4[6:0]};
             always_ff @(posedge clk) begin
                 if (tbl_we) begin
@@ -154,8 +162,8 @@ module vitaccel_epilogue
                         4'(vitaccel_isa_pkg::EPI_ACC32):  y5 <= (s4 > SW'(32'sh7fffffff)) ? 32'sh7fffffff
                                            : (s4 < -SW'(33'sh080000000)) ? 32'sh80000000 : s4[31:0];
                         4'(vitaccel_isa_pkg::EPI_RESADD), 4'(vitaccel_isa_pkg::EPI_MOE_COMBINE):
-                            y5 <= (res4 > (RW + 1)'(32767)) ? 32'sd32767
-                                : (res4 < -(RW + 1)'(32768)) ? -32'sd32768 : 32'($signed(res4[15:0]));
+                            y5 <= (res4 > (QW + 1)'(32767)) ? 32'sd32767
+                                : (res4 < -(QW + 1)'(32768)) ? -32'sd32768 : 32'($signed(res4[15:0]));
                         4'(vitaccel_isa_pkg::EPI_SOFTMAX):
                             y5 <= (q4 > Z_HI) ? 32'(Z_HI) : (q4 < Z_LO) ? 32'(Z_LO) : 32'($signed(q4[ZW-1:0]));
                         default:        y5 <= 32'(q8_4);
