@@ -13,7 +13,7 @@ import tbutil
 from vitaccel import isa
 from vitaccel.boards.accel import derive_accelerator_config
 from vitaccel.isa.image import ImageHeader
-from vitaccel.isa.regmap import ErrorCode
+from vitaccel.isa.regmap import FIELDS, ErrorCode, error_name
 from vitaccel.sim.machine import IsaSimulator, SimError
 
 R = isa.REGISTERS
@@ -91,14 +91,15 @@ async def top_control_path(dut):
                 break
         else:
             raise AssertionError(f"{name}: no ap_done interrupt (hang)")
-        assert (await rd(R["AP_CTRL"])) & 0b110 == 0b110, f"{name}: AP_CTRL lacks done|idle"
+        done_idle = FIELDS["AP_CTRL_DONE"].mask | FIELDS["AP_CTRL_IDLE"].mask
+        assert (await rd(R["AP_CTRL"])) & done_idle == done_idle, f"{name}: AP_CTRL lacks done|idle"
         status, epc = await rd(R["STATUS"]), await rd(R["ERROR_PC"])
-        code = ErrorCode(status & 0xFF)
+        code = error_name(FIELDS["STATUS_CODE"].get(status))
         assert status == isa.status_word(exp_code, True), (
-            f"{name}: STATUS {status:#x} ({code.name}), ISA simulator says {exp_code.name}")
+            f"{name}: STATUS {status:#x} ({code}), ISA simulator says {exp_code.name}")
         assert epc == exp_pc, f"{name}: ERROR_PC {epc:#x}, ISA simulator says {exp_pc:#x}"
         cyc = await rd(R["CYCLES_LO"])
         assert cyc > 0
         await wr(R["ISR"], 1)
-        dut._log.info("%-22s %-14s pc=%-10s %d cycles  (matches the ISA simulator)", name, code.name,
+        dut._log.info("%-22s %-14s pc=%-10s %d cycles  (matches the ISA simulator)", name, code,
                       hex(epc), cyc)

@@ -21,7 +21,7 @@ from cocotb.triggers import ClockCycles
 
 import tbutil
 from vitaccel import isa
-from vitaccel.isa.regmap import ErrorCode
+from vitaccel.isa.regmap import FIELDS, ErrorCode, error_name
 
 R = isa.REGISTERS
 GUARD = 64
@@ -89,10 +89,10 @@ async def top_programs(dut):
                              layout["image"], layout["input"], out_at, int(meta["max_cycles"]))
         status, epc = await rd(R["STATUS"]), await rd(R["ERROR_PC"])
         cycles = await rd(R["CYCLES_LO"]) | (await rd(R["CYCLES_HI"])) << 32
-        code = ErrorCode(status & 0xFF)
+        code = error_name(FIELDS["STATUS_CODE"].get(status))
         exp_code = ErrorCode(int(meta["code"]))
         assert status == isa.status_word(exp_code, True), (
-            f"{name}: STATUS {status:#x} ({code.name}), ISA simulator says {exp_code.name} at {meta['pc']}")
+            f"{name}: STATUS {status:#x} ({code}), ISA simulator says {exp_code.name} at {meta['pc']}")
         assert epc == int(meta["pc"]) & 0xFFFFFFFF, f"{name}: ERROR_PC {epc}, ISA simulator says {meta['pc']}"
         got = ram.read(out_at, out_bytes)
         exp = (d / "expected.bin").read_bytes()
@@ -102,8 +102,8 @@ async def top_programs(dut):
                                  f"(got {got[diff[0]]:#x}, expected {exp[diff[0]]:#x})")
         assert ram.read(out_at - GUARD, GUARD) == guard and ram.read(out_at + out_bytes, GUARD) == guard, (
             f"{name}: a STORE wrote outside the OUTPUT region")
-        results.append({"name": name, "code": code.name, "pc": epc, "cycles": cycles,
+        results.append({"name": name, "code": code, "pc": epc, "cycles": cycles,
                         "model_cycles": meta.get("model_cycles"), "stall": stall})
         dut._log.info("%-28s %-13s pc=%-4d cycles=%-8d model=%-8s stalls=%s (matches the ISA simulator)", name,
-                      code.name, epc, cycles, meta.get("model_cycles"), stall)
+                      code, epc, cycles, meta.get("model_cycles"), stall)
     Path(c["result"]).write_text(json.dumps(results, indent=1))

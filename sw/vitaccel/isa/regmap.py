@@ -70,6 +70,7 @@ ISR_AP_DONE = FIELDS["ISR_AP_DONE"].mask
 ISR_AP_READY = FIELDS["ISR_AP_READY"].mask
 ISR_ALL = ISR_AP_DONE | ISR_AP_READY
 IER_AP_DONE = FIELDS["IER_AP_DONE"].mask
+IER_ALL = IER_AP_DONE | FIELDS["IER_AP_READY"].mask
 
 
 class ErrorCode(enum.IntEnum):
@@ -215,6 +216,7 @@ __all__ = [
     "ARGS",
     "ERROR_DOCS",
     "FIELDS",
+    "IER_ALL",
     "IER_AP_DONE",
     "ISR_ALL",
     "ISR_AP_DONE",

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from vitaccel.errors import ConfigError, VitaccelError
-from vitaccel.isa.regmap import AP_CTRL_DONE, REGISTERS
+from vitaccel.isa.regmap import AP_CTRL_DONE, ISR_AP_DONE, REGISTERS
 
 
 class DeviceError(VitaccelError):
@@ -101,7 +101,7 @@ class Device:
         deadline = time.monotonic() + max(float(timeout_s), 0.0)
         delay = self.poll_interval_s
         while True:
-            if self.read32(REGISTERS["AP_CTRL"]) & AP_CTRL_DONE or self.read32(REGISTERS["ISR"]) & 1:
+            if self.read32(REGISTERS["AP_CTRL"]) & AP_CTRL_DONE or self.read32(REGISTERS["ISR"]) & ISR_AP_DONE:
                 return True
             now = time.monotonic()
             if now >= deadline:

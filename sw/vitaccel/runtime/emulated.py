@@ -46,6 +46,11 @@ from vitaccel.isa.regmap import (
     AP_CTRL_READY,
     AP_CTRL_START,
     ARGS,
+    FIELDS,
+    IER_ALL,
+    IER_AP_DONE,
+    ISR_ALL,
+    ISR_AP_DONE,
     REGISTERS,
     ErrorCode,
     register_map,
@@ -206,10 +211,10 @@ class EmulatedDevice(Device):
                     self._start()
                 return
             if offset == REGISTERS["ISR"]:
-                self._regs[offset] ^= value & 0x3
+                self._regs[offset] ^= value & ISR_ALL
                 return
             if offset in (REGISTERS["GIE"], REGISTERS["IER"]):
-                self._regs[offset] = value & (0x1 if offset == REGISTERS["GIE"] else 0x3)
+                self._regs[offset] = value & (FIELDS["GIE_ENABLE"].mask if offset == REGISTERS["GIE"] else IER_ALL)
                 return
             if self._access.get(offset) == "rw":
                 self._regs[offset] = value
@@ -329,8 +334,8 @@ class EmulatedDevice(Device):
             for name in ("ID", "ISA_VERSION", "CONFIG_HASH"):
                 self._vld[REGISTERS[f"{name}_CTRL"]] = True
             self._running, self._done, self._ready = False, True, True
-            if self._regs[REGISTERS["IER"]] & 1:
-                self._regs[REGISTERS["ISR"]] |= 1
+            if self._regs[REGISTERS["IER"]] & IER_AP_DONE:
+                self._regs[REGISTERS["ISR"]] |= ISR_AP_DONE
 
     def join(self, timeout_s: float | None = None) -> None:
         """Wait for a background run to finish (tests; the driver polls ap_done instead)."""
