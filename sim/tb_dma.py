@@ -63,7 +63,7 @@ class WRam(AxiRamWrite):
 
 class Env:
     def __init__(self, dut: Any, gen: np.random.Generator, c: dict):
-        self.dut, self.gen = dut, gen
+        self.dut, self.gen, self.c = dut, gen, c
         self.nports = int(dut.NPORTS.value)
         self.b = int(dut.DATA_W.value) // 8
         self.cols = int(dut.COLS.value)
@@ -349,17 +349,22 @@ async def execute(env: Env, case: Case, sim: IsaSimulator, ins: isa.Instruction,
     return code
 
 
-@cocotb.test()
-async def dma_random(dut):
-    gen = tbutil.rng()
-    c = tbutil.cfg()
+async def start_env(dut) -> Env:
+    """Idle inputs, clock and reset, then the DDR / ACT / weight-buffer models running: the set-up of every test."""
     dut.start.value = 0
     dut.instr.value = 0
     dut.wbuf_full.value = 0
     dut.act_rd_data.value = 0
-    env = Env(dut, gen, c)
+    env = Env(dut, tbutil.rng(), tbutil.cfg())
     await tbutil.start(dut)
     cocotb.start_soon(env.memories())
+    return env
+
+
+@cocotb.test()
+async def dma_random(dut):
+    env = await start_env(dut)
+    gen, c = env.gen, env.c
     stats: list[tuple[str, int, int, int, int]] = []
     codes: dict[str, int] = {}
     for ci in range(int(c.get("cases", 3))):
@@ -403,15 +408,8 @@ async def ar_to_r(env: Env, log: list[int]) -> None:
 @cocotb.test()
 async def dma_timing(dut):
     """No stalls: cycles start -> done of fixed LOAD / STORE / IM2COL shapes (logged as TIMING lines)."""
-    gen = tbutil.rng()
-    c = tbutil.cfg()
-    dut.start.value = 0
-    dut.instr.value = 0
-    dut.wbuf_full.value = 0
-    dut.act_rd_data.value = 0
-    env = Env(dut, gen, c)
-    await tbutil.start(dut)
-    cocotb.start_soon(env.memories())
+    env = await start_env(dut)
+    gen = env.gen
     lat: list[int] = []
     cocotb.start_soon(ar_to_r(env, lat))
     case = Case(env, gen, aligned=True, sizes=(0x7000 - 64, 4096, max(4096, min(env.act_bytes, 16384))))
@@ -469,15 +467,8 @@ async def dma_timing(dut):
 async def dma_axi_error(dut):
     """A SLVERR read response: the LOAD still completes (error words read as 0), axi_err with done; the next
     instruction clears it."""
-    gen = tbutil.rng()
-    c = tbutil.cfg()
-    dut.start.value = 0
-    dut.instr.value = 0
-    dut.wbuf_full.value = 0
-    dut.act_rd_data.value = 0
-    env = Env(dut, gen, c)
-    await tbutil.start(dut)
-    cocotb.start_soon(env.memories())
+    env = await start_env(dut)
+    gen = env.gen
     case = Case(env, gen, aligned=True, sizes=(8192, 4096, 4096))
     await FallingEdge(dut.clk)
     dut.image_bytes.value, dut.input_bytes.value = case.image_bytes, case.input_bytes
