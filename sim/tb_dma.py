@@ -10,7 +10,7 @@ execution ACT, both halves and OUTPUT (+ guards) equal the simulator's, and a ST
 exactly once (per-byte write counts over all write ports) and nothing else. Random stalls on every AXI channel.
 The cycles start -> done of every instruction are logged (CYCLES lines); dma_timing runs fixed shapes without
 stalls (TIMING lines, for the closed-form cycle counts; STORE lines also give bytes / clock and the write ports
-used); dma_axi_error injects SLVERR read and write responses (axi_err with done, no hang, the other bytes still
+used, and must be within 2 clocks of perf.timing.instr_cost without its DDR latency); dma_axi_error injects SLVERR read and write responses (axi_err with done, no hang, the other bytes still
 moved, cleared by the next instruction).
 """
 
@@ -29,7 +29,8 @@ import tbutil
 from tbutil import val
 from vitaccel import isa
 from vitaccel.boards.accel import derive_accelerator_config
-from vitaccel.isa import DdrBase, ErrorCode, Space
+from vitaccel.isa import DdrBase, ErrorCode, Space, uarch
+from vitaccel.perf.timing import instr_cost
 from vitaccel.sim.machine import IsaSimulator, SimError
 
 DDR_SIZE = 1 << 17
@@ -451,13 +452,17 @@ async def dma_timing(dut):
               isa.make("IM2COL", ddr_base=im, ddr_off=0, dst=0, chans=1, height=20, width=20, patch=4,
                        dst_pitch=16)]
     stats: list[tuple[str, int, int, int, int]] = []
+    mcfg = replace(env.cfg, axi_data_bits=8 * env.b, axi_ports=env.nports)
     for ins in shapes:
         code = await execute(env, case, sim, ins, [False, False], stats)
         assert code == ErrorCode.NONE, f"{isa.disassemble_one(ins)}: {code.name}"
         if ins.op == isa.Opcode.STORE:
             nbs = ins.get("row_bytes") * ins.get("rows")
-            dut._log.info("TIMING %s: %d cycles, %.2f bytes/clock, write ports used %s", isa.disassemble_one(ins),
-                          stats[-1][3], nbs / stats[-1][3], sorted(env.aw_ports))
+            # the closed form (perf.timing.instr_cost) without its DDR latency: this memory answers at once
+            model = instr_cost(ins, None, mcfg).cycles - uarch.ddr_latency_cycles(mcfg.clock_mhz)
+            dut._log.info("TIMING %s: %d cycles, %.2f bytes/clock, write ports used %s, model %d",
+                          isa.disassemble_one(ins), stats[-1][3], nbs / stats[-1][3], sorted(env.aw_ports), model)
+            assert abs(stats[-1][3] - model) <= 2, f"{isa.disassemble_one(ins)}: {stats[-1][3]} cycles, model {model}"
         else:
             dut._log.info("TIMING %s: %d cycles", isa.disassemble_one(ins), stats[-1][3])
     dut._log.info("TIMING test memory latency (port 0 AR -> first R): %s clocks", lat)

@@ -60,7 +60,8 @@ def cycle_formula(cfg: Any, ins: Any, m: int) -> int:
     has_rec = not ins.get("pimm") and epi != Epilogue.SOFTMAX
     has_shift = has_rec and epi != Epilogue.ACC32
     trans = ins.get("trans") and epi != Epilogue.SOFTMAX
-    beat = 2 if epi == Epilogue.ACC32 and not trans else 1
+    f = c // cfg.softmax_lanes if epi == Epilogue.SOFTMAX else 1  # lane groups sharing the softmax's pass 1
+    beat = 2 if epi == Epilogue.ACC32 and not trans else f
     setup = ((m + 3) if ins.get("gather") or epi == Epilogue.MOE_COMBINE else 0) \
         + ((cd(n, c) + 2) if has_shift else 1) + 1 + (18 if epi == Epilogue.GELU8 else 0) \
         + ((k * cd(n, w) + 2) if ins.get("bsrc") == BSrc.ACT else 1)
@@ -70,6 +71,9 @@ def cycle_formula(cfg: Any, ins: Any, m: int) -> int:
         t_tile = max(t_tile, r + min(c, n) * cd(15 + r * es, w))
     par = (4 if epi == Epilogue.ACC32 else 7) if has_rec and ins.get("bsrc") == BSrc.WBUF else 0
     body = r + 1 + nt * mt * t_tile + nt * par
+    if f > 1:  # a column tile's last row tile: its rv valid rows drain in f clocks each
+        rv = m - (mt - 1) * r
+        body = r + 1 + nt * ((mt - 1) * t_tile + max(k, f * rv + r - rv, r * nwk)) + nt * par
     tail = r * beat + 10
     if epi == Epilogue.SOFTMAX:
         # two-context softmax + double-buffered P transposer: pass 2 of column tile ct is hidden behind
@@ -82,7 +86,7 @@ def cycle_formula(cfg: Any, ins: Any, m: int) -> int:
         rem = m - w * (cm - 1)
         last = w * (cm - 1) + max(rem, nl if cm > 1 else 0) + nl
         chain = min(m, w) + cm * n - (nt - 1) * mt * t_tile
-        tail = (m - 1) % r + 33 + max(last, chain)
+        tail = f * ((m - 1) % r) + 33 + 2 * (f - 1) + max(last, chain)
     return setup + body + tail
 
 
@@ -321,7 +325,7 @@ async def gemm_seq_random(dut):
     rows, cols = int(dut.ROWS.value), int(dut.COLS.value)
     cfg = replace(derive_accelerator_config("zcu102"), array_rows=rows, array_cols=cols,
                   act_buffer_bytes=int(dut.ACT_BYTES.value), weight_buffer_bytes=int(dut.WBUF_BYTES.value),
-                  max_tokens=int(dut.MAX_TOKENS.value))
+                  max_tokens=int(dut.MAX_TOKENS.value), softmax_lanes=int(dut.SM_LANES.value))
     gen = tbutil.rng()
     mem = Mem(dut, cfg)
     for name in ("start", "q_routed", "q_experts", "q_len", "q_rd_token", "q_rd_weight", "wbuf_full"):

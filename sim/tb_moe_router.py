@@ -28,6 +28,12 @@ def cases(gen: np.random.Generator, lanes: int, max_e: int, max_t: int, topk_max
     out.append((gen.integers(-(1 << 31), 1 << 31, (3, e)), np.asarray(softmax_params(np.full(e, 1e-3), 16).mult),
                 np.asarray(softmax_params(np.full(e, 1e-3), 16).shift), topk_max))  # z saturates at +-2^23
     out.append((gen.integers(-20000, 20000, (5, 1)), mult[:1], shift[:1], 1))  # a single expert
+    # z at the int24 saturation edges: logit * mult * 2 >>> shift next to +-2^24 and +-2^25 (shift 0..3, mult 1 or 3)
+    edge = np.array([(1 << 23) - 1, 1 << 23, -(1 << 23), -(1 << 23) - 1, (1 << 24) - 2, (1 << 24) - 1, -(1 << 24) - 1,
+                     -(1 << 24) - 2, (1 << 25) - 1, 1 << 25, -(1 << 25), -(1 << 25) - 1, (1 << 31) - 1, -(1 << 31), 0, -1])
+    t_e = min(max_t, edge.size)
+    out.append((np.stack([np.roll(edge, i)[:t_e] for i in range(e)], axis=1), np.array([1, 3] * e)[:e],
+                np.arange(e) % 4, topk_max))
     for _ in range(n_random):
         ee = int(gen.integers(2, max_e + 1))
         t = int(gen.integers(1, max_t + 1))

@@ -20,10 +20,11 @@ import tbutil
 from tbutil import val
 from vitaccel import isa
 from vitaccel.boards.accel import derive_accelerator_config
-from vitaccel.isa import ErrorCode, Opcode
+from vitaccel.isa import ErrorCode, Opcode, uarch
+from vitaccel.perf.timing import route_cycles
 from vitaccel.sim.machine import IsaSimulator, SimError
 
-LANES = 16  # vitaccel_isa_pkg::UA_ROUTE_LANES (vitaccel.isa.uarch.ROUTE_LANES)
+LANES = uarch.ROUTE_LANES  # the source of vitaccel_isa_pkg::UA_ROUTE_LANES, the engine's router lanes
 
 
 def _al(n: int) -> int:
@@ -259,17 +260,22 @@ def expected_queues(queues: Any, n_check: int) -> tuple[int, int, list[tuple[lis
 def cycle_formula(t: int, e: int, k: int, cols: int) -> int:
     """The engine's start->done cycle count (start-sampling edge to the done cycle, done included).
 
-    rec record windows + 4, the first group's n0*nw ACT windows, then per group the router (E beats in, softmax
-    tail + division, E beats out each writing its expert's entries at once: 2E + 23) while the next group's
-    n*nw windows are read (E + n*nw + 1 from the previous group's first beat). k does not enter."""
+    rec record windows + 4, the first group's n0*nw ACT windows; group g's first router beat follows group g-1's
+    E beats and its own n*nw windows (+ 1), and, with two softmax contexts, comes at most ROUTE_CTX_LEAD clocks
+    before group g-2 ends; a group ends 2E + 23 after its first beat (E beats in, softmax tail + division, E beats
+    out writing the queues) but ROUTE_DIV_INTERVAL after the previous group at the earliest. k does not enter."""
     w, wb = 2 * cols, cols
     nw = -(-4 * e // w)
     rec = -(-2 * e // wb) + -(-e // wb)
     n = [min(LANES, t - g) for g in range(0, t, LANES)]
-    cyc = rec + 4 + n[0] * nw
-    for g in range(len(n) - 1):
-        cyc += max(e + n[g + 1] * nw + 1, 2 * e + 23)
-    return cyc + 2 * e + 23
+    first, end = [rec + 4 + n[0] * nw], [rec + 4 + n[0] * nw + 2 * e + 23]
+    for g in range(1, len(n)):
+        f = first[g - 1] + e + n[g] * nw + 1
+        if g >= 2:
+            f = max(f, end[g - 2] - uarch.ROUTE_CTX_LEAD)
+        first.append(f)
+        end.append(max(f + 2 * e + 23, end[g - 1] + uarch.ROUTE_DIV_INTERVAL))
+    return end[-1]
 
 
 @cocotb.test()
@@ -353,6 +359,8 @@ async def route_seq(dut):
                 dut._log.info("%s: %d cycles start->done (formula %d)", desc, cycles, model)
                 if c.get("check_cycles", True):
                     assert cycles == model, f"{desc}: {cycles} cycles, formula says {model}"
+                    perf = route_cycles(cfg, t, e)
+                    assert cycles == perf, f"{desc}: {cycles} cycles, vitaccel.perf.timing.route_cycles says {perf}"
                 seen["ok"] += 1
             else:
                 e = f["experts"]

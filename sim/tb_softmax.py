@@ -1,10 +1,13 @@
 """cocotb testbench: vitaccel_softmax vs golden.softmax (scores_to_z + softmax_z over each column; with
-REQUANT = 0 the beats carry the z codes and the multiplier / shift inputs are random junk the unit must ignore)."""
+REQUANT = 0 the beats carry the z codes and the multiplier / shift inputs are random junk the unit must ignore).
+With GROUPS = F > 1 (F lane groups sharing the pass-1 datapath) a monitor also checks the handshake rate: rows are
+taken at most every F clocks, exactly every F clocks at full rate, and pass 2 still emits one row per clock."""
 
 from __future__ import annotations
 
 import cocotb
 import numpy as np
+from cocotb.triggers import RisingEdge
 
 import tbutil
 from tbutil import Sink, Source, pack, unpack
@@ -35,13 +38,45 @@ def groups(gen: np.random.Generator, lanes: int, max_rows: int, n_random: int):
     return out
 
 
+class RateMonitor:
+    """Clock numbers of the input and output handshakes (sampled at the rising edge)."""
+
+    def __init__(self, dut) -> None:
+        self.dut, self.cycle, self.ins, self.outs = dut, 0, [], []
+
+    async def run(self) -> None:
+        d = self.dut
+        while True:
+            await RisingEdge(d.clk)
+            self.cycle += 1
+            if int(d.in_valid.value) and int(d.in_ready.value):
+                self.ins.append(self.cycle)
+            if int(d.out_valid.value) and int(d.out_ready.value):
+                self.outs.append(self.cycle)
+
+    def check(self, f: int, full_rate: bool, what: str) -> None:
+        for name, t, step in (("input", self.ins, f), ("output", self.outs, 1)):
+            gaps = np.diff(np.asarray(t))
+            if gaps.size == 0:
+                continue
+            assert gaps.min() >= step, f"{what}: {name} rows {gaps.min()} clocks apart, expected >= {step}"
+            if full_rate:  # back-to-back rows of a group: exactly `step` clocks apart
+                vals, counts = np.unique(gaps, return_counts=True)
+                assert vals[np.argmax(counts)] == step, \
+                    f"{what}: {name} gaps {dict(zip(vals.tolist(), counts.tolist()))}"
+        self.ins, self.outs = [], []
+
+
 @cocotb.test()
 async def softmax_columns(dut):
     c = tbutil.cfg()
     lanes, max_rows, ob = int(dut.LANES.value), int(dut.MAX_ROWS.value), int(dut.OUT_BITS.value)
     requant = int(dut.REQUANT.value)  # 0: the beats carry z (the GEMM epilogue's SOFTMAX mode did the requant)
+    f = int(dut.GROUPS.value)  # lane groups per datapath lane: clocks per row
     gen = tbutil.rng()
     await tbutil.start(dut)
+    mon = RateMonitor(dut)
+    cocotb.start_soon(mon.run())
     for p_valid, p_ready in tbutil.backpressure_modes():
         cases = groups(gen, lanes, max_rows, int(c.get("n_random", 6)))
         beats, expect = [], []
@@ -67,4 +102,5 @@ async def softmax_columns(dut):
                     )
                 i += 1
         assert int(dut.err_overflow.value) == 0
+        mon.check(f, p_valid == 1.0 and p_ready == 1.0, f"({p_valid},{p_ready})")
         dut._log.info("%d softmax groups bit-exact (p_valid=%.2f p_ready=%.2f)", len(cases), p_valid, p_ready)

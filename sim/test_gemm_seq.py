@@ -24,6 +24,16 @@ def test_gemm_seq_quick(sim, request):
     run(_block(**QUICK), sim, "tb_gemm_seq", {"n_random": 40, "p_err": 0.3}, seed=5, record=request)
 
 
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_gemm_seq_shared_softmax_quick(sim, request):
+    """SM_LANES < COLS (zcu102's softmax: two lane groups per datapath lane): SOFTMAX shapes with one and several
+    column / row tiles, bit-exact (cycles vs gemm_cycles in the log)."""
+    shapes = [[13, 40, 8], [32, 33, 16], [5, 20, 3], [32, 16, 20], [1, 17, 1], [17, 30, 30]]
+    run(_block(**QUICK, SM_LANES=8), sim, "tb_gemm_seq",
+        {"n_random": 0, "p_err": 0.0, "shapes": shapes, "shape_epis": ["SOFTMAX"] * len(shapes)}, seed=7,
+        record=request)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sim", SIMULATORS)
 @pytest.mark.parametrize("seed", [11, 12])
@@ -44,6 +54,6 @@ def test_gemm_seq_m3vit_shapes(request):
     shapes = [[129, 192, 192], [129, 192, 192], [129, 576, 192], [129, 192, 576], [129, 129, 64], [129, 64, 129],
               [129, 192, 64], [256, 80, 32], [40, 200, 64]]
     epis = ["REQ8", "RESADD", "GELU8", "RESADD", "SOFTMAX", "REQ8", "SOFTMAX", "SOFTMAX", "SOFTMAX"]
-    run(_block(ROWS=33, COLS=64, ACT_BYTES=262144, WBUF_BYTES=262144, MAX_TOKENS=256), "verilator",
+    run(_block(ROWS=33, COLS=64, ACT_BYTES=262144, WBUF_BYTES=262144, MAX_TOKENS=256, SM_LANES=32), "verilator",
         "tb_gemm_seq", {"n_random": 0, "p_err": 0.0, "shapes": shapes, "shape_epis": epis}, seed=1,
         record=request)

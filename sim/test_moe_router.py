@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness import SIMULATORS, Block, run
+from vitaccel.isa.uarch import ROUTE_LANES  # the engine's router lanes (vitaccel_isa_pkg::UA_ROUTE_LANES)
 
 pytestmark = pytest.mark.sim
 
@@ -21,8 +22,8 @@ def test_moe_router_quick(sim, request):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sim", SIMULATORS)
-@pytest.mark.parametrize("params", [dict(LANES=16, MAX_EXPERTS=16, MAX_TOKENS=256, TOPK_MAX=4),
+@pytest.mark.parametrize("params", [dict(LANES=ROUTE_LANES, MAX_EXPERTS=32, MAX_TOKENS=256, TOPK_MAX=4),
                                     dict(LANES=1, MAX_EXPERTS=4, MAX_TOKENS=8, TOPK_MAX=1)],
-                         ids=["L16xE16xT256xK4", "L1xE4xT8xK1"])
+                         ids=[f"L{ROUTE_LANES}xE32xT256xK4", "L1xE4xT8xK1"])
 def test_moe_router_full(sim, params, request):
     run(_block(**params), sim, "tb_moe_router", {"n_random": 8}, seed=37, record=request)

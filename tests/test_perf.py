@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -28,7 +29,9 @@ def test_gemm_cycles_by_hand() -> None:
     # Q.K^T with the softmax (immediates): B (Q^T, 64 x 129) copied into the B-operand buffer in 64 * 2 windows;
     # 3 column tiles x 4 row tiles x K = 64; each tile's second pass hides under the next tile's k-steps, the last
     # tile's tail shows: (129 - 1) % 33 + 33, then its 129 rows (128 + 1) and its one P window (1 column)
-    assert gemm_cycles(Z, 129, 129, 64, Epilogue.SOFTMAX, BSrc.ACT, pimm=True, trans=True) == (
+    # (one softmax lane per column: softmax_lanes = 64; the shared datapath is in tests/test_softmax_lanes.py)
+    assert gemm_cycles(replace(Z, softmax_lanes=64), 129, 129, 64, Epilogue.SOFTMAX, BSrc.ACT, pimm=True,
+                       trans=True) == (
         3 + (64 * 2 + 1) + 33 + 3 * 4 * 64 + 1 + 29 + 33 + (128 + 1 + 1))  # 1126, measured on the RTL
 
 

@@ -19,7 +19,7 @@ from vitaccel.golden.fixedpoint import GATE_BITS, SM_Z_BITS, requantize
 from vitaccel.golden.moe import combine_terms, expert_queues, topk_lower_index
 from vitaccel.golden.ops import gelu, layernorm, layernorm_params, requant_int8, residual_add
 from vitaccel.golden.softmax import SoftmaxParams, scores_to_z, softmax_params, softmax_z
-from vitaccel.isa import BSrc, DdrBase, Epilogue, ErrorCode, Space, uarch
+from vitaccel.isa import BSrc, DdrBase, Epilogue, ErrorCode, Opcode, Space, uarch
 from vitaccel.isa.image import ImageBuilder
 from vitaccel.sim import IsaSimulator, SimError
 
@@ -462,6 +462,23 @@ def test_random_mixed_programs_match_the_shadow_golden_model(seed: int, board: s
     res = IsaSimulator(cfg).run(rp.program, rp.image, rp.input)
     assert res.output.tobytes() == rp.expected, rp.ops
     assert res.cycles > 0
+
+
+def test_random_programs_keep_b_from_act_within_the_b_operand_buffer() -> None:
+    """The random program generator only emits valid programs: B from ACT fits the B-operand buffer (a SOFTMAX
+    over a wide patch operand once became UNSUPPORTED: hypothesis seed 232 on SMALL)."""
+    from vitaccel.sim.randprog import random_program
+
+    n_act = 0
+    for seed in range(60):
+        rp = random_program(SMALL, seed, n_ops=8, max_dim=20)
+        for ins in isa.decode_program(rp.program):
+            if ins.op == Opcode.GEMM and ins.get("bsrc") == BSrc.ACT:
+                n_act += 1
+                assert uarch.b_operand_fits(ins.get("k"), ins.get("n"), SMALL.array_cols, SMALL.max_tokens), seed
+    assert n_act > 0
+    rp = random_program(SMALL, 232, n_ops=8, max_dim=20)
+    assert IsaSimulator(SMALL).run(rp.program, rp.image, rp.input).output.tobytes() == rp.expected
 
 
 def test_unsupported_b_operand_and_layernorm_width() -> None:

@@ -28,11 +28,13 @@
 //   beat k = row bytes [kB - s, kB - s + B), s = DDR address % B, WSTRB = the row's bytes) are cut into chunks
 //   of at most CH = min(16, 4096 / B) beats that never cross 4 KiB, each one AXI burst; chunk i of the
 //   instruction goes to port i % NPORTS (the round robin continues across rows). A command side issues the
-//   chunks to the ports (one per clock); the ACT side reads one W-byte window per clock (row after row, the
-//   first window of a row shifted up by s) into a (4W + 2B)-byte realigner; a data side pops up to NPORTS beats
-//   per clock (never across a chunk end) into the current chunk's port FIFO (32 beats); each port sends one beat
-//   per clock. Rows follow each other without a gap; write responses are awaited only at the end (done after
-//   every B response of every port). Rate: min(W, NPORTS * B) bytes per clock.
+//   chunks to the ports (one per clock); a data side takes a group of up to NPORTS beats of one chunk per clock:
+//   one W-byte ACT window read, cut by a 16-position byte funnel (the group starts at byte (row + kB - s) % 16 of
+//   the window: no realigner buffer) into the chunk's port FIFO (RAM, 16 groups); each port sends one beat per
+//   clock. Rows follow each other without a gap; write responses are awaited only at the end (done after every
+//   B response of every port). Rate: NPORTS * B bytes per clock while the group and its offset fit in a window
+//   (W >= NPORTS * B + 15: every board; W = 32 test builds: W / B aligned, one beat misaligned); one clock per
+//   row at least. Requires W >= B + 16 (one beat at any 16-byte offset in one window).
 // axi_err (valid with done): a non-OKAY RRESP (LOAD / IM2COL, any read port) or BRESP (any write port, STORE)
 // was seen; all bytes were still moved (cleared by the next instruction). vitaccel_top turns it into
 // ErrorCode AXI_ERROR at this instruction's index.
@@ -157,18 +159,36 @@ module vitaccel_dma #(
         else                                                                   span = E_NONE;
     endfunction
 
+    // 16 / 8-bit restoring division (IM2COL's patch grid): {remainder, quotient}; 16 stages of a 9-bit subtract
+    // (yosys' generic $div / $mod would build 32-bit stages, one divider each)
+    function automatic logic [23:0] divmod(input logic [15:0] n, input logic [7:0] d);
+        logic [8:0]  r;
+        logic [15:0] q;
+        r = '0;
+        for (int i = 15; i >= 0; i--) begin
+            r = {r[7:0], n[i]};
+            q[i] = r >= {1'b0, d};
+            if (q[i]) r = r - {1'b0, d};
+        end
+        divmod = {r[7:0], q};
+    endfunction
+
     logic [63:0] src_size;
     logic [7:0]  c_src, c_dst_wb, c_dst_act, c_st_src, c_st_dst, c_im_dst;
-    logic [15:0] i_gh, i_gw, i_ph;   // patch grid, patch as a divisor (1 when zero: the check fails anyway)
+    logic [15:0] i_gh, i_gw;         // patch grid
+    logic [7:0]  i_ph;               // patch as a divisor (1 when zero: the check fails anyway)
+    logic [23:0] i_dh, i_dw;         // {H % P, H / P}, {W % P, W / P}
     logic        i_bad;
     logic [63:0] i_n;                // image bytes C*H*W
     logic [31:0] i_rows, i_rb;       // patch rows (GH*GW), bytes per patch row (C*P*P)
     always_comb begin
-        i_ph   = (i_p == 8'd0) ? 16'd1 : 16'(i_p);
-        i_gh   = i_h / i_ph;
-        i_gw   = i_w / i_ph;
-        i_bad  = i_c == 8'd0 || i_h == 16'd0 || i_w == 16'd0 || i_p == 8'd0 || (i_h % i_ph) != 16'd0
-                 || (i_w % i_ph) != 16'd0;
+        i_ph   = (i_p == 8'd0) ? 8'd1 : i_p;
+        i_dh   = divmod(i_h, i_ph);
+        i_dw   = divmod(i_w, i_ph);
+        i_gh   = i_dh[15:0];
+        i_gw   = i_dw[15:0];
+        i_bad  = i_c == 8'd0 || i_h == 16'd0 || i_w == 16'd0 || i_p == 8'd0 || i_dh[23:16] != 8'd0
+                 || i_dw[23:16] != 8'd0;
         i_n    = 64'(i_c) * 64'(i_h) * 64'(i_w);
         i_rows = 32'(i_gh) * 32'(i_gw);
         i_rb   = 32'(i_c) * 32'(i_p) * 32'(i_p);
@@ -309,16 +329,24 @@ module vitaccel_dma #(
         need2   = COLS'(wide_be >> COLS) != '0;
     end
 
-    // ---- STORE: chunk plan (command side), ACT window reads + realigner (data side), NPORTS write ports ----
-    // Every row's beats (DDR-aligned words, beat k = row bytes [kB - s, kB - s + B)) are cut into chunks of at
-    // most CH beats that never cross 4 KiB; chunk i of the instruction goes to port i % NPORTS. The command side
-    // and the data side walk the same plan with their own counters (like vitaccel_axi_wr's AW / W sides).
+    // ---- STORE: chunk plan (command side), ACT window reads + funnel (data side), NPORTS write ports ----
+    // Every row's beats (DDR-aligned words, beat k = row bytes [kB - s, kB - s + B), s = DDR address % B) are
+    // cut into chunks of at most CH beats that never cross 4 KiB; chunk i of the instruction goes to port
+    // i % NPORTS. The command side and the data side walk the same plan with their own counters (like
+    // vitaccel_axi_wr's AW / W sides). The data side takes a group of g <= NPORTS beats of one chunk per clock:
+    // its ACT bytes [row + kB - s, row + (k+g)B - s) start at byte `off` = (row + kB - s) % 16 of the W-byte
+    // window at the 16-byte aligned address below, so g <= (W - off) / B, and a 16-position byte funnel (shift by
+    // off) cuts the group out of the window two clocks later into the port's group FIFO (RAM, FDG groups of
+    // NPORTS beats + g and the first / last beat's WSTRB bounds). A read below the row's start (first beat,
+    // s > 0) only feeds bytes whose WSTRB is 0.
     localparam int CH  = (4096 / B < 16) ? 4096 / B : 16;  // beats per chunk = one AXI burst
-    localparam int SBY = 4 * W + 2 * B;                    // realigner bytes
-    localparam int SBW = $clog2(SBY + 1);
-    localparam int FD  = 32;                               // beat FIFO per port
-    localparam int FDW = $clog2(FD);
+    localparam int FDG = 16;                               // groups per port FIFO
+    localparam int FGW = $clog2(FDG);
     localparam int PW  = (NPORTS > 1) ? $clog2(NPORTS) : 1;
+    localparam int GW  = $clog2(NPORTS + 1);               // a group's beat count
+    localparam int GB  = NPORTS * B;                       // group bytes
+    localparam int CMX = (B + 15) / 16;                    // 16-byte chunks a row's first beat reaches below it
+    localparam int CW  = $clog2(CMX + 1);
 
     function automatic logic [31:0] chunk_len(input logic [11:0] a, input logic [31:0] n);
         logic [31:0] pl;
@@ -343,104 +371,102 @@ module vitaccel_dma #(
     assign wc_cn = (wc_bl == 32'd0) ? ((32'(wc_ddr[BSH-1:0]) + rb + 32'(B - 1)) >> BSH) : wc_bl;
     assign wc_cl = chunk_len(wc_ca[11:0], wc_cn);
 
-    // ACT reads: one W-byte window per clock at most, pushed into the realigner two clocks later
-    logic [15:0]       rd_left;
-    logic [31:0]       rd_row, rd_src, rd_rem, rd_cur_src, rd_cur_rem, rd_take;
-    logic [63:0]       rd_ddr;
-    logic              rd_first, issue;
-    logic [BSH-1:0]    rd_s;
-    logic              p1_v, p2_v;
-    logic [SBW-1:0]    p1_n, p2_n;
-    logic [BSH-1:0]    p1_s, p2_s;
-    assign rd_first   = (rd_rem == 32'd0);
-    assign rd_cur_src = rd_first ? rd_row : rd_src;
-    assign rd_cur_rem = rd_first ? rb : rd_rem;
-    assign rd_take    = (rd_cur_rem > 32'(W)) ? 32'(W) : rd_cur_rem;
-    assign rd_s       = rd_first ? rd_ddr[BSH-1:0] : '0;
-
-    // realigner: the padded rows (s zero bytes, then the row) back to back, byte 0 = next byte to pop
-    logic [SBY*8-1:0]  sbuf;
-    logic [SBW-1:0]    scnt, popped;
-    logic [(W+B)*8-1:0] pv, pmask;
-    assign issue = (st == D_STORE) && rd_left != 16'd0
-                   && 32'(scnt) + 32'(p1_v ? p1_n : '0) + 32'(p2_v ? p2_n : '0) + 32'(W + B) <= 32'(SBY);
-    always_comb begin
-        pmask = '0;
-        for (int i = 0; i < W + B; i++) pmask[8*i +: 8] = {8{32'(i) < 32'(p2_n)}};
-        pv = (((W+B)*8)'(act_rd_data) << (8 * 32'(p2_s))) & pmask;
-    end
-
-    // data side: beats to the port FIFO of the current chunk, up to NPORTS per clock
+    // data side: one group of beats of the current chunk per clock
     logic [15:0]       dp_left;
     logic [63:0]       dp_ddr, dp_a, dp_ca;
-    logic [31:0]       dp_bl, dp_cl, dp_off, dp_cb, dp_cc, dp_coff, cand, need, llast, g;
+    logic [31:0]       dp_row, dp_bl, dp_cl, dp_off, dp_cb, dp_cc, dp_coff, dp_src, gwin, g;
     logic [BSH-1:0]    dp_s, dp_cs;
+    logic [BSH:0]      llast;
     logic [PW-1:0]     dp_port;
-    logic [FDW:0]      fcnt [NPORTS];
-    logic [DATA_W-1:0] bd [NPORTS];
-    logic [B-1:0]      bs [NPORTS];
+    logic [3:0]        dp_fo;
+    logic [CW-1:0]     dp_c;
+    logic [FGW:0]      fres [NPORTS];      // groups issued (reserved) and not yet sent, per port
+    logic [FGW:0]      fcnt [NPORTS];      // groups written and not yet sent, per port
     assign dp_cs   = (dp_bl == 32'd0) ? dp_ddr[BSH-1:0] : dp_s;
     assign dp_ca   = (dp_bl == 32'd0) ? (dp_ddr & ~64'(B - 1)) : dp_a;
     assign dp_cb   = (dp_bl == 32'd0) ? ((32'(dp_ddr[BSH-1:0]) + rb + 32'(B - 1)) >> BSH) : dp_bl;
     assign dp_coff = (dp_bl == 32'd0) ? 32'd0 : dp_off;
     assign dp_cc   = (dp_cl == 32'd0) ? chunk_len(dp_ca[11:0], dp_cb) : dp_cl;
-    assign llast   = ((32'(dp_cs) + rb - 32'd1) & 32'(B - 1)) + 32'd1;
+    assign llast   = (BSH+1)'(((32'(dp_cs) + rb - 32'd1) & 32'(B - 1)) + 32'd1);
+    assign dp_src  = dp_row + dp_coff - 32'(dp_cs);   // ACT address of the group's first byte (mod 2^32)
+    assign dp_fo   = dp_src[3:0];
+    assign dp_c    = (dp_bl == 32'd0) ? CW'((32'(dp_cs) + 32'd15) >> 4) : '0;
+    assign gwin    = (32'(W) - 32'(dp_fo)) >> BSH;
     always_comb begin
-        logic [31:0] sp;
-        sp   = 32'(FD) - 32'(fcnt[dp_port]);
-        cand = 32'(NPORTS);
-        if (cand > dp_cc) cand = dp_cc;
-        if (cand > sp) cand = sp;
-        need = (cand == dp_cb) ? ((cand - 32'd1) << BSH) + llast : cand << BSH;
-        if (st != D_STORE || dp_left == 16'd0 || cand == 32'd0) begin
-            g      = '0;
-            popped = '0;
-        end else if (32'(scnt) >= need) begin
-            g      = cand;
-            popped = SBW'(need);
-        end else begin
-            g      = 32'(scnt) >> BSH;
-            popped = SBW'(g << BSH);
-        end
-        for (int j = 0; j < NPORTS; j++) begin
-            logic [31:0] o;
-            bd[j] = DATA_W'(sbuf >> (j * DATA_W));
-            for (int i = 0; i < B; i++) begin
-                o = dp_coff + 32'(j * B + i);
-                bs[j][i] = o >= 32'(dp_cs) && o < 32'(dp_cs) + rb;
-            end
-        end
+        g = 32'(NPORTS);
+        if (g > dp_cc) g = dp_cc;
+        if (g > gwin) g = gwin;
+        if (st != D_STORE || dp_left == 16'd0 || fres[dp_port] == (FGW+1)'(FDG)) g = '0;
     end
+
+    // two clocks to the ACT window: p1 (act_rd_en), p2 (act_rd_data), funnel into the port FIFO
+    logic              p1_v, p2_v;
+    logic [PW-1:0]     p1_port, p2_port;
+    logic [GW-1:0]     p1_g, p2_g;
+    logic [3:0]        p1_fo, p2_fo;
+    logic [CW-1:0]     p1_c, p2_c;
+    logic [BSH-1:0]    p1_lo, p2_lo;
+    logic [BSH:0]      p1_hi, p2_hi;
+    logic [GB*8-1:0]   fun;
+    logic [W*8+CMX*128-1:0] fwin;
+    // a row's first group reads the window at the row (never below it: ACT may end there) and moves it up by
+    // the c chunks it starts below the row; bytes below the row are masked by WSTRB
+    assign fwin = (W*8+CMX*128)'(act_rd_data) << {p2_c, 7'b0000000};
+    assign fun  = (GB*8)'(fwin >> {p2_fo, 3'b000});
 
     genvar gp;
     generate
         for (gp = 0; gp < NPORTS; gp++) begin : g_wr
-            logic [DATA_W-1:0] f_data [FD];
-            logic [B-1:0]      f_strb [FD];
-            logic [FDW-1:0]    f_wp, f_rp;
-            logic              in_valid, in_ready, push;
+            logic [GB*8-1:0]   f_data [FDG];
+            logic [GW-1:0]     f_g    [FDG];
+            logic [BSH-1:0]    f_lo   [FDG];
+            logic [BSH:0]      f_hi   [FDG];
+            logic [FGW-1:0]    f_wp, f_rp;
+            logic [GW-1:0]     bix;           // beat of the head group
+            logic [GB*8-1:0]   h_data;
+            logic [GW-1:0]     h_g;
+            logic [BSH-1:0]    h_lo;
+            logic [BSH:0]      h_hi;
+            logic [DATA_W-1:0] in_data;
+            logic [B-1:0]      in_strb;
+            logic              in_valid, in_ready, push, sent, pop;
             /* verilator lint_off UNUSEDSIGNAL */  // the DMA keeps its own error flag (cleared per instruction)
             logic              w_err;
             /* verilator lint_on UNUSEDSIGNAL */
-            assign push     = (dp_port == PW'(gp)) && g != 32'd0;
+            assign push     = p2_v && p2_port == PW'(gp);
             assign in_valid = fcnt[gp] != '0;
+            assign h_data   = f_data[f_rp];
+            assign h_g      = f_g[f_rp];
+            assign h_lo     = f_lo[f_rp];
+            assign h_hi     = f_hi[f_rp];
+            assign in_data  = h_data[32'(bix) * DATA_W +: DATA_W];
+            always_comb begin
+                for (int i = 0; i < B; i++)
+                    in_strb[i] = (bix != '0 || (BSH+1)'(i) >= (BSH+1)'(h_lo)) && (bix != h_g - GW'(1) || (BSH+1)'(i) < h_hi);
+            end
+            assign sent = in_valid && in_ready;
+            assign pop  = sent && bix == h_g - GW'(1);
+            always_ff @(posedge clk) begin
+                if (push) begin
+                    f_data[f_wp] <= fun;
+                    f_g[f_wp]    <= p2_g;
+                    f_lo[f_wp]   <= p2_lo;
+                    f_hi[f_wp]   <= p2_hi;
+                end
+            end
             always_ff @(posedge clk) begin
                 if (!rst_n) begin
                     f_wp     <= '0;
                     f_rp     <= '0;
+                    bix      <= '0;
                     fcnt[gp] <= '0;
+                    fres[gp] <= '0;
                 end else begin
-                    if (push) begin
-                        for (int j = 0; j < NPORTS; j++) begin
-                            if (32'(j) < g) begin
-                                f_data[FDW'(f_wp + FDW'(j))] <= bd[j];   // explicit width: Icarus wraps
-                                f_strb[FDW'(f_wp + FDW'(j))] <= bs[j];
-                            end
-                        end
-                        f_wp <= f_wp + FDW'(g);
-                    end
-                    if (in_valid && in_ready) f_rp <= f_rp + FDW'(1);
-                    fcnt[gp] <= fcnt[gp] + (push ? (FDW+1)'(g) : '0) - (FDW+1)'(in_valid && in_ready);
+                    if (push) f_wp <= f_wp + FGW'(1);
+                    if (sent) bix <= pop ? '0 : bix + GW'(1);
+                    if (pop) f_rp <= f_rp + FGW'(1);
+                    fcnt[gp] <= fcnt[gp] + (FGW+1)'(push) - (FGW+1)'(pop);
+                    fres[gp] <= fres[gp] + (FGW+1)'(g != 32'd0 && dp_port == PW'(gp)) - (FGW+1)'(pop);
                 end
             end
             vitaccel_axi_wr #(.ADDR_W(ADDR_W), .DATA_W(DATA_W), .MAX_BURST(CH), .MAX_OUTSTANDING(8), .PIPELINE(1))
@@ -448,7 +474,7 @@ module vitaccel_dma #(
                 .clk, .rst_n,
                 .cmd_valid(w_cmd_valid && wc_port == PW'(gp)), .cmd_ready(w_cmd_ready[gp]),
                 .cmd_addr(ADDR_W'(wc_ca)), .cmd_beats(wc_cl),
-                .in_valid(in_valid), .in_ready(in_ready), .in_data(f_data[f_rp]), .in_strb(f_strb[f_rp]),
+                .in_valid(in_valid), .in_ready(in_ready), .in_data(in_data), .in_strb(in_strb),
                 .busy(w_busy[gp]), .err(w_err),
                 .m_axi_awid(m_axi_awid[gp +: 1]), .m_axi_awaddr(m_axi_awaddr[gp*ADDR_W +: ADDR_W]),
                 .m_axi_awlen(m_axi_awlen[gp*8 +: 8]), .m_axi_awsize(m_axi_awsize[gp*3 +: 3]),
@@ -465,34 +491,27 @@ module vitaccel_dma #(
 
     logic store_fin;
     always_comb begin
-        store_fin = wc_left == 16'd0 && rd_left == 16'd0 && dp_left == 16'd0 && !p1_v && !p2_v && w_busy == '0;
+        store_fin = wc_left == 16'd0 && dp_left == 16'd0 && !p1_v && !p2_v && w_busy == '0;
         for (int p = 0; p < NPORTS; p++) if (fcnt[p] != '0) store_fin = 1'b0;
     end
 
     always_ff @(posedge clk) begin
         if (!rst_n) begin
             wc_left   <= '0;
-            rd_left   <= '0;
             dp_left   <= '0;
             p1_v      <= 1'b0;
             p2_v      <= 1'b0;
-            scnt      <= '0;
-            sbuf      <= '0;
             act_rd_en <= 1'b0;
             st_werr   <= 1'b0;
         end else begin
-            act_rd_en <= 1'b0;
             if (st_go) begin
                 wc_left <= rows_e;
                 wc_ddr  <= src0;
                 wc_bl   <= '0;
                 wc_port <= '0;
-                rd_left <= rows_e;
-                rd_row  <= f_mem;
-                rd_rem  <= '0;
-                rd_ddr  <= src0;
                 dp_left <= rows_e;
                 dp_ddr  <= src0;
+                dp_row  <= f_mem;
                 dp_bl   <= '0;
                 dp_cl   <= '0;
                 dp_port <= '0;
@@ -513,43 +532,38 @@ module vitaccel_dma #(
                     wc_bl <= wc_cn - wc_cl;
                 end
             end
-            // ACT reads
-            if (issue) begin
-                act_rd_en   <= 1'b1;
-                act_rd_addr <= rd_cur_src;
-                rd_src      <= rd_cur_src + 32'(W);
-                rd_rem      <= rd_cur_rem - rd_take;
-                if (rd_cur_rem == rd_take) begin
-                    rd_left <= rd_left - 16'd1;
-                    rd_row  <= rd_row + pitch;
-                    rd_ddr  <= rd_ddr + 64'(stride);
-                end
-            end
-            p1_v <= issue;
-            p1_n <= SBW'(rd_take) + SBW'(rd_s);
-            p1_s <= rd_s;
-            p2_v <= p1_v;
-            p2_n <= p1_n;
-            p2_s <= p1_s;
-            // realigner
-            sbuf <= (sbuf >> (8 * 32'(popped))) | (p2_v ? ((SBY*8)'(pv) << (8 * 32'(scnt - popped))) : '0);
-            scnt <= scnt - popped + (p2_v ? p2_n : '0);
-            // data side
+            // data side: ACT window read of the group, its place in the port FIFO reserved
+            act_rd_en <= g != 32'd0;
+            p1_v      <= g != 32'd0;
+            p2_v      <= p1_v;
             if (g != 32'd0) begin
-                dp_s   <= dp_cs;
-                dp_off <= dp_coff + (g << BSH);
-                dp_a   <= dp_ca + (64'(g) << BSH);
-                dp_bl  <= dp_cb - g;
-                dp_cl  <= dp_cc - g;
+                act_rd_addr <= (dp_bl == 32'd0) ? dp_row : (dp_src & ~32'hF);
+                p1_port <= dp_port;
+                p1_g    <= GW'(g);
+                p1_fo   <= dp_fo;
+                p1_c    <= dp_c;
+                p1_lo   <= (dp_bl == 32'd0) ? dp_cs : '0;
+                p1_hi   <= (g == dp_cb) ? llast : (BSH+1)'(B);
+                dp_s    <= dp_cs;
+                dp_off  <= dp_coff + (g << BSH);
+                dp_a    <= dp_ca + (64'(g) << BSH);
+                dp_bl   <= dp_cb - g;
+                dp_cl   <= dp_cc - g;
                 if (g == dp_cc) dp_port <= (dp_port == PW'(NPORTS - 1)) ? '0 : dp_port + PW'(1);
                 if (g == dp_cb) begin
                     dp_left <= dp_left - 16'd1;
                     dp_ddr  <= dp_ddr + 64'(stride);
+                    dp_row  <= dp_row + pitch;
                 end
             end
+            p2_port <= p1_port;
+            p2_g    <= p1_g;
+            p2_fo   <= p1_fo;
+            p2_c    <= p1_c;
+            p2_lo   <= p1_lo;
+            p2_hi   <= p1_hi;
         end
     end
-
     // ---- memory write port: stream windows or realigned segments ----
     assign mem_wr_act  = !st_wb && (s_wr_en || g_en);
     assign mem_wr_wb   = st_wb && (s_wr_en || g_en);

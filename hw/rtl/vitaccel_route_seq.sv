@@ -17,12 +17,19 @@
 // Execution: the record's mult and shift arrays are read (one COLS-byte weight window per clock), the shifts
 // checked, the router cleared; then per group of LANES tokens, each token's 4E logit bytes are read as
 // ceil(4E / W) ACT windows (one per clock) into a LANES x E transpose buffer, and the E expert beats are fed to
-// the router (the next group is read while the router finishes the previous one). done when the router is idle.
-// Cycles, start-sampling edge to the done cycle (done included), for a ROUTE without error:
-//   nw = ceil(4E / W), rec = ceil(2E / COLS) + ceil(E / COLS), n_g = min(16, T - 16 g), G = ceil(T / 16)
-//   rec + 4 + n_0*nw + sum_{g < G-1} max(E + n_{g+1}*nw + 1, 2E + 23) + 2E + 23      (k does not enter)
-// (2E + 23 per group: E router input beats, the softmax tail / division / pass-2 latency, E output beats
-// each writing its expert's queue entries at once). A run-time shift error: done at cycle rec + 3.
+// the router (the next group is read and fed while the router finishes the previous one: two groups in flight,
+// one per gate-softmax context). done when the router is idle.
+// The transpose buffer (LANES x ceil(4 MAX_EXPERTS / W) windows, 4 x 1024 bits at zcu102) is most of the flip-flops:
+// registers written one window per clock and read through one word multiplexer per lane are the fewest LUTs
+// (a RAM needs the token row spread over banks and rotated on both sides).
+// Cycles, start-sampling edge to the done cycle (done included), for a ROUTE without error (k does not enter):
+//   nw = ceil(4E / W), rec = ceil(2E / COLS) + ceil(E / COLS), n_g = min(L, T - L g), L = LANES
+//   f_0 = rec + 4 + n_0*nw (first router beat of group 0), end_g = max(f_g + 2E + 23, end_{g-1} + 18),
+//   f_g = max(f_{g-1} + E + n_g*nw + 1, end_{g-2} - 2); cycles = end of the last group
+// (2E + 23: E router input beats, the softmax tail / division / pass-2 latency, E output beats each writing its
+// expert's queue entries at once; 18: the softmax's divider takes one group at a time; - 2: a group's softmax
+// context is free two clocks before the group ends; uarch ROUTE_GROUP_TAIL / ROUTE_DIV_INTERVAL / ROUTE_CTX_LEAD).
+// A run-time shift error: done at cycle rec + 3.
 // Expert queues: q_len (combinational, 0 for q_len_expert >= q_experts), q_rd_token / q_rd_weight the cycle after
 // q_rd_en (entry q_rd_index of queue q_rd_expert); q_clear empties them (q_routed = 0, q_experts = 0).
 module vitaccel_route_seq #(
@@ -259,7 +266,7 @@ module vitaccel_route_seq #(
                         waddr <= waddr + 32'(W);
                     end
                 end
-                S_RLAST: if (!r_busy) begin   // the last window landed; the router finished the previous group
+                S_RLAST: begin   // the last window lands; the router takes the group when a softmax context is free
                     fe <= '0;
                     st <= S_FEED;
                 end

@@ -8,11 +8,13 @@
 //   z     = sat24(round_shift(acc * mult, shift))                    (scores_to_z)
 //           REQUANT = 0: in_acc lane n already holds z (sign-extended int24, e.g. the GEMM epilogue's SOFTMAX
 //           mode) and in_mult / in_shift are ignored: no per-lane multiplier or shifter (same timing).
-//   pass 1 (online, one beat per clock): c = ceil(z / 2^12); m' = max(m, c) (m starts at c_0, S at 0);
+//   pass 1 (online): c = ceil(z / 2^12); m' = max(m, c) (m starts at c_0, S at 0);
 //          S = round_shift(S, min(m' - m, 63)) + exp2neg(m' * 2^12 - z); m = m'
 //   z is kept in a row buffer (MAX_ROWS x LANES x 24 bit).
-// After in_last: R = floor((2^(n+16) + S) / (2 S)), n = bit_length(S), by a 17-step restoring division on the
-// normalised sum (all lanes in parallel). Then pass 2 emits the M rows in order (out_last on the final one):
+// After in_last: R = floor((2^(n+16) + S) / (2 S)), n = bit_length(S), by a 17-step restoring division (all lanes
+// in parallel) of N = 2^(n+16) + S by D = 2 S: the remainder starts as N >> 17 = 2^(n-1) | (S >> 17) and the
+// dividend bits S[16:0] are shifted in MSB first (no normalising shifter: only n is found, by a priority encoder).
+// Then pass 2 emits the M rows in order (out_last on the final one):
 //   p = min(round_shift(exp2neg(m * 2^12 - z) * R, n - 1 + 16 - OUT_BITS), 2^OUT_BITS - 1)
 // exp2neg(d) = round_shift(T_HI[f[11:6]] * T_LO[f[5:0]], min(6 + (d >> 12), 63)), f = d & 4095; the tables are
 // vitaccel_num_pkg::SM_T_HI / SM_T_LO, generated from golden.softmax.exp2_tables().
@@ -21,16 +23,27 @@
 // CONTEXTS = 2 (the GEMM sequencer): two groups in flight. Groups (in_last ends one) alternate between two
 // contexts (running max / sum, reciprocal, z row buffer each) and leave in the order they came in, so pass 1
 // of group g + 1 runs while group g is divided and emitted. The pass-1 datapath (requantization, exp2neg,
-// rescale), the sum normaliser and the pass-2 datapath (exp2neg, e * R, output rounding) exist once; only the
-// 17-step dividers and the state are per context. The timing of each group is that of a lone unit, and the
-// rows of the next group follow the last row of the previous one without a bubble when they are ready.
+// rescale), the bit-length finder and the pass-2 datapath (exp2neg, e * R, output rounding) exist once; only the
+// state is per context. The 17-step dividers (one per lane) serve one context at a time: a group whose last row
+// comes in while the other context still divides (S_NORM / S_DIV, only for groups shorter than the division)
+// waits in S_TAIL. Otherwise the timing of each group is that of a lone unit, and the rows of the next group
+// follow the last row of the previous one without a bubble when they are ready.
+// GROUPS = F > 1 (time multiplexing, DP = LANES / F datapath lanes, group g = lanes g*DP .. (g+1)*DP - 1): the
+// pass-1 datapath (exp2neg, rescale, running max / sum update) and the bit-length finder exist DP times and serve
+// the F groups on successive clocks; the state (running max / sum, bit length, reciprocal) and the dividers stay
+// per lane, and pass 2 still handles every lane each clock (a pass 2 at one row per F clocks, with the GEMM's P
+// transposer waits, no longer hides under the next column tile's k-steps: +296 clocks per m3vit-tiny Q.K^T on
+// zcu102). A row is taken every F clocks (in_ready low for F - 1 clocks after each row: the last row's last group
+// updates S F - 1 clocks later), and the F groups' sums enter the dividers on F successive clocks (F - 1 more).
+// GROUPS = 1 (default, the MoE router): one clock per row, the timing above.
 module vitaccel_softmax
 #(
     parameter int LANES    = 4,
     parameter int MAX_ROWS = 64,
     parameter int OUT_BITS = 8,
     parameter bit REQUANT  = 1'b1,
-    parameter int CONTEXTS = 1      // 1 or 2 groups in flight
+    parameter int CONTEXTS = 1,     // 1 or 2 groups in flight
+    parameter int GROUPS   = 1      // lane groups per datapath lane (a power of two dividing LANES; 1: no sharing)
 ) (
     input  logic                      clk,
     input  logic                      rst_n,
@@ -55,39 +68,57 @@ module vitaccel_softmax
     localparam int EXPW = vitaccel_num_pkg::SM_EXP_BITS + 1;  // exp2neg value <= 2^24
     localparam int NC  = CONTEXTS;
     localparam int P0  = 22 + vitaccel_num_pkg::SM_RECIP_BITS - OUT_BITS;  // fixed part of the pass-2 shift
+    localparam int F   = GROUPS;          // lane groups sharing the datapath (clocks per row)
+    localparam int DP  = LANES / GROUPS;  // datapath lanes
+    localparam int GB  = (F > 1) ? $clog2(F) : 1;
 
-    typedef enum logic [1:0] {S_ACC, S_TAIL, S_DIV, S_OUT} state_t;
+    typedef enum logic [2:0] {S_ACC, S_TAIL, S_NORM, S_DIV, S_OUT} state_t;
 
     // ---------------- per-context control ----------------
     state_t      state  [NC];
     logic [AW:0] n_rows [NC];   // rows written
     logic [4:0]  div_step [NC];
+    logic [GB-1:0] nph  [NC];   // S_NORM: lane group whose sums enter the dividers
+    logic [GB-1:0] ngrp [NC];   // lane group loaded into the context's dividers this clock
+    logic [NC-1:0] nload;       // the context's dividers of group ngrp load this clock
     logic [NC-1:0] rd_done;     // every row of the context's group has been read in pass 2
     logic [NC-1:0] tail_end;    // context c leaves S_TAIL this cycle (its last beat has updated m and S)
     logic        ic;            // context taking input
     logic        rc;            // context whose rows pass 2 reads
     logic [AW:0] rd_ptr;        // rows of context rc read in pass 2
     logic        a_valid, a_first, a_ctx;
+    logic [GB-1:0] a_ph;        // lane group of the stage-A row in the pass-1 datapath
+    logic        a_lastph;
     logic [LANES*ZW-1:0] a_z;
     logic [LANES*ZW-1:0] zq;
     logic        rq_valid, rq_last, rq_ctx;
     logic        en2;           // output register enable
     logic        en_r;          // read stage enable
     logic        rd_go;         // read stage issues a row of context rc
-    logic        tctx;          // context whose sum the shared normaliser sees (the one leaving S_TAIL)
+    logic        tctx;          // context whose sums the shared bit-length finder sees
+    logic        dctx;          // context using the dividers
+    logic [NC-1:0] div_busy;    // the context holds the dividers (S_NORM, S_DIV)
 
+    assign a_lastph     = a_ph == GB'(F - 1);
     assign err_overflow = (state[ic] == S_ACC) && in_valid && (n_rows[ic] == (AW + 1)'(MAX_ROWS));
-    assign in_ready     = (state[ic] == S_ACC) && !(n_rows[ic] == (AW + 1)'(MAX_ROWS));
+    assign in_ready     = (state[ic] == S_ACC) && !(n_rows[ic] == (AW + 1)'(MAX_ROWS)) && (!a_valid || a_lastph);
     assign en2          = !out_valid || out_ready;
     assign en_r         = !rq_valid || en2;
     assign rd_go        = en_r && (state[rc] == S_OUT) && !rd_done[rc];
     genvar cx;
     generate
         for (cx = 0; cx < NC; cx++) begin : g_tail
-            assign tail_end[cx] = (state[cx] == S_TAIL) && !(a_valid && a_ctx == 1'(cx));
+            // ... once the other context has left the dividers (shared: only short groups wait)
+            assign div_busy[cx] = state[cx] == S_NORM || state[cx] == S_DIV;
+            assign tail_end[cx] = (state[cx] == S_TAIL) && !(a_valid && a_ctx == 1'(cx))
+                                  && !(NC > 1 && div_busy[(cx + 1) % NC]);
+            assign nload[cx]    = tail_end[cx] || state[cx] == S_NORM;
+            assign ngrp[cx]     = (state[cx] == S_NORM) ? nph[cx] : '0;
         end
     endgenerate
-    assign tctx = (NC > 1) && !tail_end[0];
+    // one context at a time (a context leaves S_TAIL only when the other holds no divider)
+    assign tctx = (NC > 1) && !nload[0];
+    assign dctx = (NC > 1) && !(state[0] == S_DIV);
 
     // exp2neg building blocks
     localparam logic [1023:0] T_HI = vitaccel_num_pkg::SM_T_HI;
@@ -112,12 +143,19 @@ module vitaccel_softmax
         exp2neg = EXPW'((27'(t) + 27'd1) >> 1);
     endfunction
 
-    // ---------------- stage A: z requantization (registered) ----------------
+    // ---------------- stage A: z requantization (registered), held F clocks ----------------
     always_ff @(posedge clk) begin
         if (!rst_n) begin
             a_valid <= 1'b0;
+            a_ph    <= '0;
         end else begin
-            a_valid <= in_valid && in_ready;
+            if (in_valid && in_ready) begin
+                a_valid <= 1'b1;
+                a_ph    <= '0;
+            end else begin
+                if (a_lastph) a_valid <= 1'b0;
+                if (a_valid && !a_lastph) a_ph <= a_ph + 1'b1;
+            end
         end
     end
     always_ff @(posedge clk) begin
@@ -160,15 +198,17 @@ module vitaccel_softmax
         end
     endgenerate
 
-    // ---------------- z row buffers (one per context) ----------------
+    // ---------------- z row buffers (one per context), written in the row's first stage-A clock ----------------
     logic [AW-1:0] wr_addr;  // row of the beat in stage A (explicit width: Icarus widens index expressions)
     logic [LANES*ZW-1:0] zrd [NC];
+    logic a_wr;
     assign wr_addr = n_rows[a_ctx][AW-1:0] - AW'(1);
+    assign a_wr    = a_valid && a_ph == '0;
     generate
         for (cx = 0; cx < NC; cx++) begin : g_zbuf
             logic [LANES*ZW-1:0] zbuf [MAX_ROWS];
             always_ff @(posedge clk) begin
-                if (a_valid && a_ctx == 1'(cx)) zbuf[wr_addr] <= a_z;
+                if (a_wr && a_ctx == 1'(cx)) zbuf[wr_addr] <= a_z;
             end
             always_ff @(posedge clk) begin
                 if (rd_go && rc == 1'(cx)) zrd[cx] <= zbuf[rd_ptr[AW-1:0]];
@@ -177,110 +217,134 @@ module vitaccel_softmax
     endgenerate
     assign zq = zrd[rq_ctx];
 
-    // ---------------- per-lane running max / sum, reciprocal, pass 2 ----------------
+    // ---------------- datapath lanes j (serving lanes g * DP + j), per-lane state ----------------
+    genvar j, g;
     generate
-        for (l = 0; l < LANES; l++) begin : g_lane
-            logic signed [CW-1:0] m_run [NC];
-            logic [SW-1:0]        s_run [NC];
-            logic [5:0]           nb    [NC];   // bit_length(S) of the context's final sum
-            logic [QB-1:0]        rq    [NC];   // reciprocal R
+        for (j = 0; j < DP; j++) begin : g_lane
+            // state of lanes g * DP + j, per context and group
+            logic signed [CW-1:0] m_run [NC][F];
+            logic [SW-1:0]        s_run [NC][F];
+            logic [5:0]           nb    [NC][F];   // bit_length(S) of the context's final sum
+            logic [QB-1:0]        rq    [NC][F];   // reciprocal R
+            logic [ZW-1:0]        zg1 [F];
+            logic [ZW-1:0]        zg2 [F];
             logic signed [CW-1:0] c, m_new, m_use, m_a;
-            logic [SW-1:0]        s_a, s_rescaled, s_t;
+            logic [SW-1:0]        s_a, s_new;
+            logic [SW:0]          s_half;   // 2 S >> rsh (0 for a group's first element)
             logic [CW:0]          dm;
             logic [5:0]           rsh;
-            logic [DW-1:0]        d1, d2;
-            logic [vitaccel_num_pkg::SM_EXP_BITS:0] e1, e2;
-            logic signed [ZW-1:0] z1, z2;
+            logic [DW-1:0]        d1;
+            logic [vitaccel_num_pkg::SM_EXP_BITS:0] e1;
+            logic signed [ZW-1:0] z1;
+            logic [SW-1:0]        s_t;      // sum entering the dividers (context tctx, group ngrp)
             logic [5:0]           nbits;    // bit_length(s_t)
-            logic [SW-1:0]        s_norm;
-            logic [41:0]          er;       // e * R < 2^41 (25 x 17 bit)
-            logic [47:0]          pr;       // e * R + half < 2^41 + 2^46
-            logic [4:0]           psh;
-            logic [41:0]          erp;      // er >> (psh - 1)
+            logic [SW-1:0]        hb;       // 2^(nbits - 1)
+            logic [SW:0]          rem0;     // N >> 17 = 2^(n-1) | (S >> 17)
 
-            // pass 1 (context a_ctx)
-            assign m_a   = m_run[a_ctx];
-            assign s_a   = s_run[a_ctx];
-            assign z1    = $signed(a_z[l*ZW +: ZW]);
+            for (g = 0; g < F; g++) begin : g_zsel
+                assign zg1[g] = a_z[(g*DP + j)*ZW +: ZW];
+                assign zg2[g] = zq[(g*DP + j)*ZW +: ZW];
+            end
+
+            // pass 1 (context a_ctx, group a_ph)
+            assign m_a   = m_run[a_ctx][a_ph];
+            assign s_a   = s_run[a_ctx][a_ph];
+            assign z1    = $signed(zg1[a_ph]);
             assign c     = CW'(((ZW + 1)'(z1) + (ZW + 1)'(4095)) >>> vitaccel_num_pkg::SM_FRAC_BITS);   // ceil(z / 2^12)
             assign m_use = a_first ? c : m_a;
             assign m_new = (c > m_use) ? c : m_use;
             assign dm    = (CW + 1)'(m_new) - (CW + 1)'(m_use);
             assign rsh   = (dm > (CW + 1)'(41)) ? 6'd41 : 6'(dm);        // S < 2^40: shifts >= 41 give 0
-            assign s_rescaled = (rsh == 6'd0) ? s_a
-                              : SW'(((SW + 1)'(s_a) + ((SW + 1)'(1) << (rsh - 6'd1))) >> rsh);
+            // round_shift(S, rsh) + e = ((2 S >> rsh) + 1) >> 1 + e = ((2 S >> rsh) + 2 e + 1) >> 1 (rsh = 0: S + e):
+            // one shifter, one adder
+            assign s_half = a_first ? '0 : {s_a, 1'b0} >> rsh;
+            assign s_new  = SW'(((SW + 2)'(s_half) + (SW + 2)'({e1, 1'b1})) >> 1);
             assign d1    = DW'((DW'(m_new) <<< vitaccel_num_pkg::SM_FRAC_BITS) - DW'(z1));
 
-            // bit length of the sum of the context leaving S_TAIL (S >= 2^23 after the first element)
-            assign s_t = s_run[tctx];
+            // bit length of the sum entering the dividers (S >= 2^23 after the first element: nbits in 24..SW)
+            assign s_t = s_run[tctx][ngrp[tctx]];
             always_comb begin
                 nbits = 6'd0;
                 for (int i = 0; i < SW; i++) if (s_t[i]) nbits = 6'(i + 1);
             end
-            // S >= 2^23 once a group's first element is in (that element's e >= 2^23), so nbits is in 24..SW and
-            // the normalising shift in 0..SW - 24 (5 bits)
-            assign s_norm = s_t << 5'(6'(SW) - nbits);
+            assign hb   = SW'(1) << 6'(nbits - 6'd1);
+            assign rem0 = {1'b0, hb | (s_t >> QB)};
 
-            for (cx = 0; cx < NC; cx++) begin : g_ctx
-                logic [SW:0]   rem;      // long-division remainder (< divisor < 2^41)
-                logic [SW:0]   div;      // 2 * S_n
-                logic [QB-1:0] low;      // dividend bits still to shift in, MSB first
-                logic [SW+1:0] rem2;
-                always_ff @(posedge clk) begin
-                    if (a_valid && a_ctx == 1'(cx)) begin
-                        m_run[cx] <= m_new;
-                        s_run[cx] <= (a_first ? '0 : s_rescaled) + SW'(e1);
-                    end
-                end
-                // R = floor(N / (2 S_n)), N = 2^56 + S_n (= floor((2^(n+16) + S) / (2 S))): restoring division,
-                // 17 quotient bits MSB first. The quotient is < 2^17, so the remainder starts as N >> 17
-                // (< 2 S_n) and the low 17 dividend bits (= S_n[16:0]) are shifted in one per step.
-                assign rem2 = {rem, low[QB-1]};
-                always_ff @(posedge clk) begin
-                    if (tail_end[cx]) begin
-                        rem <= (SW + 1)'(1) << (SW + vitaccel_num_pkg::SM_RECIP_BITS - QB) | (SW + 1)'(s_norm >> QB);
-                        low <= s_norm[QB-1:0];
-                        div <= {s_norm, 1'b0};
-                        rq[cx] <= '0;
-                        nb[cx] <= nbits;
-                    end else if (state[cx] == S_DIV) begin
-                        if (rem2 >= {1'b0, div}) begin
-                            rem <= (SW + 1)'(rem2 - {1'b0, div});
-                            rq[cx] <= {rq[cx][QB-2:0], 1'b1};
-                        end else begin
-                            rem <= rem2[SW:0];
-                            rq[cx] <= {rq[cx][QB-2:0], 1'b0};
+            for (g = 0; g < F; g++) begin : g_grp
+                for (cx = 0; cx < NC; cx++) begin : g_ctx
+                    always_ff @(posedge clk) begin
+                        if (a_valid && a_ctx == 1'(cx) && a_ph == GB'(g)) begin
+                            m_run[cx][g] <= m_new;
+                            s_run[cx][g] <= s_new;
                         end
-                        low <= low << 1;
+                    end
+                end
+                // one divider per lane, shared by the contexts (one divides at a time):
+                // R = floor(N / D), N = 2^(n+16) + S, D = 2 S: restoring division, 17 quotient bits MSB first.
+                // 2 rem + b >= 2 S <=> rem >= S, and then the new remainder is 2 (rem - S) + b.
+                logic [SW:0]    rem;      // long-division remainder (< D = 2 S < 2^41)
+                logic [SW-1:0]  dv;       // S of the dividing context
+                logic [SW+1:0]  sub;      // {borrow, rem - S}
+                logic [QB-1:0]  low;      // dividend bits S[16:0]
+                logic [4:0]     bi;       // the bit shifted in this step: S[16 - step]
+                logic           ge;
+                assign low = dv[QB-1:0];
+                assign bi  = 5'(QB - 1) - div_step[dctx];
+                assign sub = (SW + 2)'(rem) - (SW + 2)'(dv);
+                assign ge  = !sub[SW+1];
+                always_ff @(posedge clk) begin
+                    if (nload[tctx] && ngrp[tctx] == GB'(g)) begin
+                        rem <= rem0;
+                        dv  <= s_t;
+                    end else if (state[dctx] == S_DIV) begin
+                        rem <= {ge ? sub[SW-1:0] : rem[SW-1:0], low[bi]};
+                    end
+                end
+                for (cx = 0; cx < NC; cx++) begin : g_rq
+                    always_ff @(posedge clk) begin
+                        if (nload[cx] && ngrp[cx] == GB'(g)) nb[cx][g] <= nbits;
+                        if (state[cx] == S_DIV) rq[cx][g] <= {rq[cx][g][QB-2:0], ge};  // 17 steps: all bits
                     end
                 end
             end
 
-            // pass 2 (context rq_ctx): p = min(round_shift(e * R, n - 1 + 16 - OUT_BITS), 2^OUT_BITS - 1)
-            assign z2  = $signed(zq[l*ZW +: ZW]);
-            assign d2  = DW'((DW'(m_run[rq_ctx]) <<< vitaccel_num_pkg::SM_FRAC_BITS) - DW'(z2));
-            if (NC == 1) begin : g_exp_shared  // one context never runs both passes at once: one exp2neg
-                logic [DW-1:0] dx;
-                logic [vitaccel_num_pkg::SM_EXP_BITS:0] ex;
-                assign dx = (state[0] == S_OUT) ? d2 : d1;
-                assign ex = exp2neg(dx);
-                assign e1 = ex;
-                assign e2 = ex;
-            end else begin : g_exp_two
+            // pass 2 (context rq_ctx), every lane each clock (not shared: a row per clock keeps a column tile's
+            // pass 2 under the next tile's k-steps): p = min(round_shift(e * R, n - 1 + 16 - OUT_BITS), 2^OUT_BITS - 1)
+            if (NC != 1) begin : g_exp1
                 assign e1 = exp2neg(d1);
-                assign e2 = exp2neg(d2);
             end
-            assign er  = e2 * rq[rq_ctx];
-            // psh = n - 1 + 16 - OUT_BITS with n = nb in 24..SW: psh >= P0 + 1, P0 = 22 + 16 - OUT_BITS.
-            // round_shift(er, psh) = ((er >> (psh - 1)) + 1) >> 1: a fixed shift by P0, a variable one by
-            // psh - 1 - P0 = nb - 24 in 0..SW - 24
-            assign psh = 5'(nb[rq_ctx] - 6'd24);
-            assign erp = (er >> P0) >> psh;
-            assign pr  = (48'(erp) + 48'd1) >> 1;
-            always_ff @(posedge clk) begin
-                if (en2) begin
-                    out_prob[l*OUT_BITS +: OUT_BITS] <= (pr > 48'((1 << OUT_BITS) - 1))
-                        ? {OUT_BITS{1'b1}} : pr[OUT_BITS-1:0];
+            for (g = 0; g < F; g++) begin : g_p2
+                logic signed [ZW-1:0] z2;
+                logic [DW-1:0]        d2;
+                logic [vitaccel_num_pkg::SM_EXP_BITS:0] e2;
+                logic [41:0]          er;       // e * R < 2^41 (25 x 17 bit)
+                logic [47:0]          pr;       // e * R + half < 2^41 + 2^46
+                logic [4:0]           psh;
+                logic [41:0]          erp;      // er >> (psh - 1)
+                assign z2 = $signed(zg2[g]);
+                assign d2 = DW'((DW'(m_run[rq_ctx][g]) <<< vitaccel_num_pkg::SM_FRAC_BITS) - DW'(z2));
+                if (NC == 1 && g == 0) begin : g_exp_shared  // one context never runs both passes at once
+                    logic [DW-1:0] dx;
+                    logic [vitaccel_num_pkg::SM_EXP_BITS:0] ex;
+                    assign dx = (state[0] == S_OUT) ? d2 : d1;
+                    assign ex = exp2neg(dx);
+                    assign e1 = ex;
+                    assign e2 = ex;
+                end else begin : g_exp_own
+                    assign e2 = exp2neg(d2);
+                end
+                assign er  = e2 * rq[rq_ctx][g];
+                // psh = n - 1 + 16 - OUT_BITS with n = nb in 24..SW: psh >= P0 + 1, P0 = 22 + 16 - OUT_BITS.
+                // round_shift(er, psh) = ((er >> (psh - 1)) + 1) >> 1: a fixed shift by P0, a variable one by
+                // psh - 1 - P0 = nb - 24 in 0..SW - 24
+                assign psh = 5'(nb[rq_ctx][g] - 6'd24);
+                assign erp = (er >> P0) >> psh;
+                assign pr  = (48'(erp) + 48'd1) >> 1;
+                always_ff @(posedge clk) begin
+                    if (en2) begin
+                        out_prob[(g*DP + j)*OUT_BITS +: OUT_BITS] <= (pr > 48'((1 << OUT_BITS) - 1))
+                            ? {OUT_BITS{1'b1}} : pr[OUT_BITS-1:0];
+                    end
                 end
             end
         end
@@ -302,6 +366,7 @@ module vitaccel_softmax
                     state[cx]    <= S_ACC;
                     n_rows[cx]   <= '0;
                     div_step[cx] <= '0;
+                    nph[cx]      <= '0;
                     rd_done[cx]  <= 1'b0;
                 end else begin
                     if (rd_go && rc == 1'(cx) && rd_ptr == n_rows[cx] - 1'b1) rd_done[cx] <= 1'b1;
@@ -312,11 +377,16 @@ module vitaccel_softmax
                                 if (in_last) state[cx] <= S_TAIL;
                             end
                         end
-                        S_TAIL: begin  // the last row updates m and S in this cycle
-                            if (tail_end[cx]) begin
-                                state[cx]    <= S_DIV;
+                        S_TAIL: begin  // the last row updates m and S in this cycle (its last group)
+                            if (tail_end[cx]) begin  // group 0 enters the dividers
+                                state[cx]    <= (F > 1) ? S_NORM : S_DIV;
+                                nph[cx]      <= GB'(1);
                                 div_step[cx] <= '0;
                             end
+                        end
+                        S_NORM: begin  // groups 1 .. F-1 enter the dividers
+                            nph[cx] <= nph[cx] + 1'b1;
+                            if (nph[cx] == GB'(F - 1)) state[cx] <= S_DIV;
                         end
                         S_DIV: begin
                             div_step[cx] <= div_step[cx] + 5'd1;
@@ -371,6 +441,8 @@ module vitaccel_softmax
 `ifndef SYNTHESIS
     initial begin
         if (CONTEXTS != 1 && CONTEXTS != 2) $fatal(1, "vitaccel_softmax: CONTEXTS must be 1 or 2");
+        if (GROUPS < 1 || LANES % GROUPS != 0 || (GROUPS & (GROUPS - 1)) != 0)
+            $fatal(1, "vitaccel_softmax: GROUPS must be a power of two dividing LANES");
     end
 `endif
 endmodule

@@ -23,6 +23,14 @@ Derivation rules (defaults; every field can be overridden explicitly):
   cycles at 64 lanes, 3.2 % at 32 and 6.1 % at 16 (16 lanes would drop the model's roofline efficiency below
   0.6). An override must be a power of two <= array_cols (vitaccel_ln_seq splits one ACT window of array_cols
   int16 into beats of ln_lanes).
+- Softmax datapath lanes: softmax_lanes = array_cols / 2 when array_cols >= SOFTMAX_SHARE_MIN_COLS (64), else
+  array_cols. The GEMM sequencer's softmax unit keeps the per-lane state (and dividers) of all array_cols lanes
+  but has softmax_lanes copies of its pass-1 datapath (exp2neg, rescale, sum update, bit length), which serve the
+  array_cols / softmax_lanes lane groups on successive clocks (a score row drains every array_cols / softmax_lanes
+  clocks; pass 2 stays one row per clock). Why: the yosys estimate of zcu102's unit drops from 79.8k to 41.6k LUT
+  (of 274k) and 192 to 160 DSP, while m3vit-tiny's Q.K^T (K = 64 against 33 rows x 2 clocks) costs +0.28 %
+  modelled cycles. An override must be a power of two <= array_cols (vitaccel_softmax GROUPS = array_cols /
+  softmax_lanes).
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ MAX_COLS = 64
 ACT_MAX_BYTES = 1 << 20  # cap of the derived activation buffer (see the module docstring)
 BUFFER_GRANULE = 1024  # 1 KiB: the HDL rounds each buffer up to whole RAM blocks itself
 LN_DEFAULT_LANES = 32  # LayerNorm lanes cap: ~290 DSPs fewer than 64 lanes for +1.5 % m3vit-tiny cycles (docstring)
+SOFTMAX_SHARE_MIN_COLS = 64  # arrays at least this wide share the softmax datapath over two lane groups (docstring)
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class AcceleratorConfig:
     max_experts: int = 32
     max_topk: int = 4  # ROUTE top-k capacity of the router (topk > max_topk is UNSUPPORTED)
     ln_lanes: int = LN_DEFAULT_LANES  # int16 channels per clock of the LayerNorm unit (power of two <= array_cols)
+    softmax_lanes: int = MAX_COLS // 2  # datapath lanes of the GEMM's softmax unit (power of two <= array_cols)
 
     @property
     def macs_per_cycle(self) -> int:
@@ -111,6 +121,11 @@ def default_ln_lanes(rows: int, cols: int) -> int:
     return min(vector_lanes(rows, cols), LN_DEFAULT_LANES)
 
 
+def default_softmax_lanes(cols: int) -> int:
+    """Derived softmax datapath lanes: array_cols / 2 for arrays of >= SOFTMAX_SHARE_MIN_COLS columns, else all."""
+    return cols // 2 if cols >= SOFTMAX_SHARE_MIN_COLS else cols
+
+
 def default_fields(board: BoardConfig) -> dict[str, Any]:
     """The derived (non-overridden) AcceleratorConfig fields for a board."""
     macs = _pow2_floor(int(board.dsp * DSP_FRACTION_FOR_ARRAY) * board.macs_per_dsp)
@@ -135,13 +150,14 @@ def default_fields(board: BoardConfig) -> dict[str, Any]:
         "act_buffer_bytes": min(_granule(budget * ACT_FRACTION), ACT_MAX_BYTES),
         "param_buffer_bytes": _granule(budget * PARAM_FRACTION),
         "ln_lanes": default_ln_lanes(rows, cols),
+        "softmax_lanes": default_softmax_lanes(cols),
     }
 
 
-_POW2_FIELDS = ("array_cols", "ln_lanes")  # rows may be any positive count (see the module docstring)
+_POW2_FIELDS = ("array_cols", "ln_lanes", "softmax_lanes")  # rows may be any positive count (see the module docstring)
 _INT_FIELDS = (
     "array_rows", "array_cols", "axi_ports", "weight_buffer_bytes", "act_buffer_bytes", "param_buffer_bytes",
-    "max_tokens", "max_experts", "max_topk", "ln_lanes",
+    "max_tokens", "max_experts", "max_topk", "ln_lanes", "softmax_lanes",
 )
 
 
@@ -195,11 +211,17 @@ def derive_accelerator_config(
         fields[key] = value
     if "ln_lanes" not in (overrides or {}):  # derived from the final array shape (see the module docstring)
         fields["ln_lanes"] = default_ln_lanes(fields["array_rows"], fields["array_cols"])
+    if "softmax_lanes" not in (overrides or {}):
+        fields["softmax_lanes"] = default_softmax_lanes(fields["array_cols"])
     cfg = AcceleratorConfig(**fields)
     if cfg.ln_lanes > cfg.array_cols:
         raise ConfigError(f"override ln_lanes={cfg.ln_lanes}: expected a power of two <= array_cols "
                           f"({cfg.array_cols}); the LayerNorm unit reads its lanes from one ACT window of "
                           "array_cols int16 channels")
+    if cfg.softmax_lanes > cfg.array_cols:
+        raise ConfigError(f"override softmax_lanes={cfg.softmax_lanes}: expected a power of two <= array_cols "
+                          f"({cfg.array_cols}); the softmax unit's datapath lanes serve array_cols / softmax_lanes "
+                          "lane groups of the array_cols score columns")
     if not 1 <= cfg.max_topk <= cfg.max_experts:
         raise ConfigError(f"max_topk={cfg.max_topk}: expected 1 <= max_topk <= max_experts ({cfg.max_experts}); "
                           "the router keeps max_topk experts per token")

@@ -54,16 +54,18 @@ def gemm_cycles(cfg: AcceleratorConfig, m: int, n: int, k: int, epi: Epilogue, b
     for trans outputs one window per output column. Per column tile the record's bias / mult / shift windows
     (7, or 4 for ACC32's bias) share the weight-buffer port with B. SOFTMAX: two softmax contexts alternate per
     column tile, so a tile's second pass (M rows, then ceil(M / W) P windows per column) runs under the next tile's
-    k-steps; the last tile's tail is exposed."""
+    k-steps; the last tile's tail is exposed. With F = C / cfg.softmax_lanes > 1 lane groups sharing the softmax's
+    pass-1 datapath a score row takes F clocks in (the drain: beat F; pass 2 still emits one row per clock)."""
     r, c = cfg.array_rows, cfg.array_cols
     if m == 0:
         return uarch.SKIP_CYCLES
     w = uarch.act_word_bytes(c)
     mt, nt = _cdiv(m, r), _cdiv(n, c)
     softmax = epi == Epilogue.SOFTMAX
+    groups = c // cfg.softmax_lanes if softmax else 1  # softmax: clocks per score row in and out
     size = {Epilogue.ACC32: 4, Epilogue.RESADD: 2, Epilogue.MOE_COMBINE: 2}.get(epi, 1)
     transposed = trans and not softmax
-    beat = 2 if epi == Epilogue.ACC32 and not transposed else 1
+    beat = 2 if epi == Epilogue.ACC32 and not transposed else groups
     has_rec = not pimm
     has_shift = has_rec and epi != Epilogue.ACC32
     setup = (uarch.GEMM_SETUP
@@ -74,16 +76,26 @@ def gemm_cycles(cfg: AcceleratorConfig, m: int, n: int, k: int, epi: Epilogue, b
     t_tile = max(k, r * beat, r * _cdiv(k, w),
                  r + min(c, n) * _cdiv(15 + r * size, w) if transposed else 0)
     params = ((4 if epi == Epilogue.ACC32 else 7) if has_rec and bsrc == BSrc.WBUF else 0)
-    total = setup + r + nt * mt * t_tile + nt * params
+    if softmax and groups > 1:  # a column tile's last row tile drains its rv valid rows in F clocks each
+        rv = m - (mt - 1) * r
+        t_last = max(k, groups * rv + r - rv, r * _cdiv(k, w))
+        total = setup + r + nt * ((mt - 1) * t_tile + t_last) + nt * params
+    else:
+        total = setup + r + nt * mt * t_tile + nt * params
     if not softmax:
         return total + r * beat + uarch.GEMM_PIPE
     # two softmax contexts and P transposers used alternately: the second pass of column tile ct (its M rows, then
     # one P window per column per W rows) runs under tile ct + 1's k-steps; only the last tile's tail shows,
     # unless the P windows outrun the k-steps (small M and K)
+    # F = groups > 1 lane groups share the softmax's pass-1 datapath: a score row takes F clocks (the drain's beat,
+    # in t_tile; a column tile's last row tile takes max(K, F * rv + R - rv)), the last tile's valid rows F clocks
+    # each, then F - 1 clocks while stage A holds the last row and F - 1 while the groups' sums enter the dividers;
+    # pass 2 still emits a row per clock. Measured (sim/tb_gemm_seq.py, Verilator, 33 x 64, F = 2): model - RTL =
+    # +3 clocks on (129, 129, 64) (1175 vs 1172) and the other m3vit-like shapes, +26 on (256, 80, 32); F = 1 exact
     cm, last_cols = _cdiv(m, w), n - (nt - 1) * c
     last = w * (cm - 1) + max(m - w * (cm - 1), last_cols if cm > 1 else 0) + last_cols
     chain = min(m, w) + cm * n - (nt - 1) * mt * t_tile
-    return total + 1 + (m - 1) % r + uarch.SOFTMAX_DRAIN + max(last, chain)
+    return total + 1 + groups * ((m - 1) % r) + uarch.SOFTMAX_DRAIN + 2 * (groups - 1) + max(last, chain)
 
 
 def layernorm_cycles(cfg: AcceleratorConfig, rows: int, cols: int) -> int:
@@ -101,15 +113,25 @@ def layernorm_cycles(cfg: AcceleratorConfig, rows: int, cols: int) -> int:
 
 def route_cycles(cfg: AcceleratorConfig, tokens: int, experts: int) -> int:
     """ROUTE (vitaccel_route_seq): read the route record (mult, shift: COLS-byte windows), then groups of
-    ROUTE_LANES tokens: a token's E int32 logits are ceil(4E / W) ACT windows (read ahead while the previous group
-    routes); per group E router beats, the gate softmax's tail and reciprocal, then E output beats that write the
-    queues: 2 E + ROUTE_GROUP_TAIL clocks. top-k costs nothing extra (a streaming insertion per beat)."""
+    ROUTE_LANES tokens: a token's E int32 logits are ceil(4E / W) ACT windows, read while the router takes the
+    previous group's E beats. The router's gate softmax has two contexts, so two groups are in flight: group g
+    ends (queues written) 2 E + ROUTE_GROUP_TAIL after its first beat, but not before ROUTE_DIV_INTERVAL after
+    group g - 1 (one divider); group g + 2 reuses g's context and starts at most ROUTE_CTX_LEAD before g ends.
+    top-k costs nothing extra (a streaming insertion per beat)."""
     c = cfg.array_cols
     nw = _cdiv(4 * experts, uarch.act_word_bytes(c))
     rec = _cdiv(2 * experts, c) + _cdiv(experts, c)
     groups = [min(uarch.ROUTE_LANES, tokens - g) for g in range(0, tokens, uarch.ROUTE_LANES)]
-    body = sum(max(experts + n * nw + 1, 2 * experts + uarch.ROUTE_GROUP_TAIL) for n in groups[1:])
-    return rec + uarch.ROUTE_SETUP + groups[0] * nw + body + 2 * experts + uarch.ROUTE_GROUP_TAIL
+    start = rec + uarch.ROUTE_SETUP + groups[0] * nw  # first router beat of group 0
+    ends: list[int] = []
+    for g, n in enumerate(groups):
+        if g:
+            start += experts + n * nw + 1  # the previous group's E beats, this group's windows
+            if g >= 2:
+                start = max(start, ends[g - 2] - uarch.ROUTE_CTX_LEAD)
+        end = start + 2 * experts + uarch.ROUTE_GROUP_TAIL
+        ends.append(max(end, ends[-1] + uarch.ROUTE_DIV_INTERVAL) if ends else end)
+    return ends[-1]
 
 
 def instr_cost(ins: Instruction, m_eff: int | None, cfg: AcceleratorConfig, skipped: bool = False) -> Cost:
@@ -124,15 +146,39 @@ def instr_cost(ins: Instruction, m_eff: int | None, cfg: AcceleratorConfig, skip
     if skipped:
         return Cost("exec", uarch.SKIP_CYCLES)
     beat = cfg.axi_data_bits // 8
-    if op == Opcode.STORE:  # ACT windows in, bursts round-robin over the write ports, last burst drains alone
+    if op == Opcode.STORE:  # groups of beats cut from ACT windows, bursts round-robin over the write ports
         rows = max(ins.get("rows"), 1)
         rb = ins.get("row_bytes")
         nbytes = rb * rows
+        # OUTPUT is assumed beat-aligned: a row starts s = ddr_off % beat bytes into its first beat (the same s on
+        # every row when dst_stride is a multiple of the beat; otherwise one beat more per row is assumed).
+        # A clock moves a group of <= g beats of one burst: the group and its byte offset in a 16-byte chunk
+        # ((-s) % 16: groups of whole 16-byte multiples keep it) fit in one ACT window of W bytes. Bursts are
+        # STORE_BURST_BEATS beats; the last one drains at one beat per clock on its port.
         w = uarch.act_word_bytes(cfg.array_cols)
-        stream = max(rows * _cdiv(rb, w), _cdiv(rows * _cdiv(rb, beat), cfg.axi_ports))
-        last = min(uarch.STORE_BURST_BEATS, _cdiv(rb, beat))
-        last -= _cdiv(last, max(1, min(cfg.axi_ports, w // beat)))
-        cyc = uarch.DMA_SETUP + uarch.ddr_latency_cycles(cfg.clock_mhz) + stream + last
+        same = rows == 1 or ins.get("dst_stride") % beat == 0
+        s = ins.get("ddr_off") % beat
+        nb = _cdiv(s + rb, beat) if same else _cdiv(rb, beat) + 1
+        slack = (-s) % 16 if same else 15
+        g = max(1, min(cfg.axi_ports, (w - slack) // beat))
+        bb = uarch.STORE_BURST_BEATS
+        row = (nb // bb) * _cdiv(bb, g) + _cdiv(nb % bb, g)
+        stream = max(rows * row, _cdiv(rows * nb, cfg.axi_ports))
+        # drain after the last group: the last burst's beats beyond its own push clocks, or the burst before it
+        # (a full one of the same row, else the previous row's last) on its port, pushed just before
+        ll = nb % bb or min(bb, nb)
+        prev = bb if nb > bb else (ll if rows > 1 else 0)
+        last = max(ll - _cdiv(ll, g), prev - _cdiv(prev, g) - _cdiv(ll, g))
+        # bursts go to the ports in turn, so rows of k bursts with a short last one can load some ports more
+        # (one beat per clock each): the busiest port's beats (+ up to 3 clocks when it holds several bursts)
+        # bound the time as well
+        k = _cdiv(nb, bb)
+        load, bursts = [0] * cfg.axi_ports, [0] * cfg.axi_ports
+        for i in range(rows * k):
+            load[i % cfg.axi_ports] += ll if i % k == k - 1 else bb
+            bursts[i % cfg.axi_ports] += 1
+        port = max(n + min(3, c - 1) for n, c in zip(load, bursts) if c)
+        cyc = uarch.DMA_SETUP + uarch.ddr_latency_cycles(cfg.clock_mhz) + max(stream + last, port)
         return Cost("sdma", cyc, dma_bytes=nbytes)
     if op == Opcode.IM2COL:  # image rows stream in on one port; one patch-row segment (<= 16 B) written per clock
         c, h, w, p = ins.get("chans"), ins.get("height"), ins.get("width"), ins.get("patch")

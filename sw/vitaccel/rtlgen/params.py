@@ -105,6 +105,7 @@ TOP_PARAM_SOURCES = {
     "COLS": "array_cols",
     "PACK": "macs_per_dsp",
     "LN_LANES": "ln_lanes",
+    "SM_LANES": "softmax_lanes",
     "MAX_TOKENS": "max_tokens",
     "MAX_EXPERTS": "max_experts",
     "MAX_TOPK": "max_topk",
@@ -132,8 +133,8 @@ def top_parameters(config, addr_w: int = 64) -> dict[str, object]:
     benches).
 
     The RTL reads ACT and the weight buffer as windows of 16-byte banks: array_cols must be a power of two >= 16
-    (every board's derived configuration has 64), and ln_lanes (LN_LANES) a power of two <= array_cols.
-    ConfigError otherwise."""
+    (every board's derived configuration has 64), ln_lanes (LN_LANES) and softmax_lanes (SM_LANES, the GEMM
+    softmax unit's datapath lanes) powers of two <= array_cols. ConfigError otherwise."""
     cols = int(config.array_cols)
     if cols < 16 or cols & (cols - 1):
         from vitaccel.errors import ConfigError
@@ -146,6 +147,12 @@ def top_parameters(config, addr_w: int = 64) -> dict[str, object]:
 
         raise ConfigError(f"ln_lanes = {lanes}: the RTL needs a power of two <= array_cols ({cols}) (vitaccel_ln_seq "
                           "splits one ACT window of array_cols int16 into beats of ln_lanes)")
+    sm_lanes = int(config.softmax_lanes)
+    if sm_lanes < 1 or sm_lanes & (sm_lanes - 1) or sm_lanes > cols:
+        from vitaccel.errors import ConfigError
+
+        raise ConfigError(f"softmax_lanes = {sm_lanes}: the RTL needs a power of two <= array_cols ({cols}) "
+                          "(vitaccel_softmax serves array_cols / softmax_lanes lane groups on one datapath)")
     return {
         "CONFIG_HASH": f"32'h{config.config_hash():08x}",
         "DATA_W": int(config.axi_data_bits),
@@ -156,6 +163,7 @@ def top_parameters(config, addr_w: int = 64) -> dict[str, object]:
         "COLS": int(config.array_cols),
         "PACK": int(config.macs_per_dsp),
         "LN_LANES": lanes,
+        "SM_LANES": sm_lanes,
         "MAX_TOKENS": int(config.max_tokens),
         "MAX_EXPERTS": int(config.max_experts),
         "MAX_TOPK": int(config.max_topk),

@@ -21,7 +21,7 @@ from vitaccel.golden.fixedpoint import GATE_BITS, PROB_BITS, RESIDUAL_BITS, SM_Z
 from vitaccel.golden.moe import combine_terms, expert_queues, topk_lower_index
 from vitaccel.golden.ops import gelu, layernorm, layernorm_params, patchify_u8, requant_int8, residual_add
 from vitaccel.golden.softmax import SoftmaxParams, scores_to_z, softmax_params, softmax_z
-from vitaccel.isa import BSrc, DdrBase, Epilogue, Space, make
+from vitaccel.isa import BSrc, DdrBase, Epilogue, Space, make, uarch
 from vitaccel.isa.image import ImageBuilder
 
 
@@ -101,6 +101,11 @@ def random_program(cfg: AcceleratorConfig, seed: int = 0, n_ops: int = 8, max_di
         a = pool[int(rng.integers(len(pool)))]
         m, k = a.val.shape
         n = d if kind == "resadd" else dim()
+        # B from ACT must fit the B-operand buffer (uarch.b_operand_fits; UNSUPPORTED otherwise): a SOFTMAX whose
+        # B would not fit becomes a REQ8 with B in the weight buffer
+        b_act_fits = uarch.b_operand_fits(k, n, cols, cfg.max_tokens)
+        if kind == "softmax" and not b_act_fits:
+            kind = "req8"
         a_u8 = bool(rng.integers(2)) and kind != "softmax"
         aval = np.where(a.val < 0, a.val + 256, a.val) if a_u8 else a.val  # the same bytes read as uint8
         if kind == "softmax":
@@ -120,7 +125,8 @@ def random_program(cfg: AcceleratorConfig, seed: int = 0, n_ops: int = 8, max_di
             return
         epi = {"acc32": Epilogue.ACC32, "req8": Epilogue.REQ8, "gelu8": Epilogue.GELU8,
                "resadd": Epilogue.RESADD}[kind]
-        bsrc = BSrc.ACT if rng.integers(3) == 0 and epi in (Epilogue.REQ8, Epilogue.RESADD) else BSrc.WBUF
+        bsrc = (BSrc.ACT if rng.integers(3) == 0 and epi in (Epilogue.REQ8, Epilogue.RESADD) and b_act_fits
+                else BSrc.WBUF)
         w = rng.integers(-128, 128, (n, k))
         bias = rng.integers(-3000, 3000, n)
         mult, shift = rng.integers(1 << 14, 1 << 16, n), rng.integers(10, 22, n)
