@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
 from vitaccel.golden import fixedpoint as fp
 from vitaccel.golden.ops import gelu_table
@@ -69,3 +70,17 @@ def test_generated_sources_are_stable():
     mtimes = [p.stat().st_mtime_ns for p in a]
     b = generated_sources()
     assert a == b and mtimes == [p.stat().st_mtime_ns for p in b]  # unchanged content is not rewritten
+
+
+def test_top_parameters_reject_an_act_window_narrower_than_a_beat_plus_16() -> None:
+    """vitaccel_dma cuts STORE beats out of one ACT window (2 x array_cols bytes): it must hold one AXI beat at any
+    16-byte offset. Every board's derived configuration does; a too-wide AXI port on a narrow array is refused."""
+    from vitaccel.boards.accel import derive_accelerator_config
+    from vitaccel.errors import ConfigError
+    from vitaccel.rtlgen.params import top_parameters
+
+    for board in ("zcu102", "zcu104", "kv260", "ultra96v2", "pynq-z2"):
+        top_parameters(derive_accelerator_config(board))
+    top_parameters(derive_accelerator_config("zcu102", {"array_cols": 32, "axi_data_bits": 256}))  # 64 >= 48
+    with pytest.raises(ConfigError, match=r"axi_data_bits = 512 with array_cols = 16.*array_cols >= 64"):
+        top_parameters(derive_accelerator_config("zcu102", {"array_cols": 16, "axi_data_bits": 512}))

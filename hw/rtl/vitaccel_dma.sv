@@ -716,4 +716,9 @@ module vitaccel_dma #(
             end
         end
     end
+`ifndef SYNTHESIS
+    initial begin
+        if (W < B + 16) $fatal(1, "vitaccel_dma: the ACT window (2 x COLS = %0d bytes) must hold one AXI beat (%0d bytes) at any 16-byte offset: need 2 x COLS >= DATA_W / 8 + 16", W, B);
+    end
+`endif
 endmodule

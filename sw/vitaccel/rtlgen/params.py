@@ -147,6 +147,13 @@ def top_parameters(config, addr_w: int = 64) -> dict[str, object]:
 
         raise ConfigError(f"ln_lanes = {lanes}: the RTL needs a power of two <= array_cols ({cols}) (vitaccel_ln_seq "
                           "splits one ACT window of array_cols int16 into beats of ln_lanes)")
+    beat = int(config.axi_data_bits) // 8
+    if 2 * cols < beat + 16:  # vitaccel_dma cuts STORE beats out of one ACT window (W = 2 COLS bytes)
+        from vitaccel.errors import ConfigError
+
+        raise ConfigError(f"axi_data_bits = {config.axi_data_bits} with array_cols = {cols}: the RTL DMA needs an ACT "
+                          f"window (2 x array_cols = {2 * cols} bytes) of at least one AXI beat + 16 bytes "
+                          f"({beat + 16}); use array_cols >= {1 << ((beat + 15) // 2).bit_length()} or narrower AXI ports")
     sm_lanes = int(config.softmax_lanes)
     if sm_lanes < 1 or sm_lanes & (sm_lanes - 1) or sm_lanes > cols:
         from vitaccel.errors import ConfigError
