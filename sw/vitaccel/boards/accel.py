@@ -154,7 +154,13 @@ def default_fields(board: BoardConfig) -> dict[str, Any]:
     }
 
 
-_POW2_FIELDS = ("array_cols", "ln_lanes", "softmax_lanes")  # rows may be any positive count (see the module docstring)
+# lane counts of units that split the array_cols columns (powers of two <= array_cols), and why
+LANE_FIELDS = {
+    "ln_lanes": "the LayerNorm unit reads its lanes from one ACT window of array_cols int16 channels",
+    "softmax_lanes": "the softmax unit's datapath lanes serve array_cols / softmax_lanes lane groups of the "
+                     "array_cols score columns",
+}
+_POW2_FIELDS = ("array_cols", *LANE_FIELDS)  # rows may be any positive count (see the module docstring)
 _INT_FIELDS = (
     "array_rows", "array_cols", "axi_ports", "weight_buffer_bytes", "act_buffer_bytes", "param_buffer_bytes",
     "max_tokens", "max_experts", "max_topk", "ln_lanes", "softmax_lanes",
@@ -214,14 +220,10 @@ def derive_accelerator_config(
     if "softmax_lanes" not in (overrides or {}):
         fields["softmax_lanes"] = default_softmax_lanes(fields["array_cols"])
     cfg = AcceleratorConfig(**fields)
-    if cfg.ln_lanes > cfg.array_cols:
-        raise ConfigError(f"override ln_lanes={cfg.ln_lanes}: expected a power of two <= array_cols "
-                          f"({cfg.array_cols}); the LayerNorm unit reads its lanes from one ACT window of "
-                          "array_cols int16 channels")
-    if cfg.softmax_lanes > cfg.array_cols:
-        raise ConfigError(f"override softmax_lanes={cfg.softmax_lanes}: expected a power of two <= array_cols "
-                          f"({cfg.array_cols}); the softmax unit's datapath lanes serve array_cols / softmax_lanes "
-                          "lane groups of the array_cols score columns")
+    for key, why in LANE_FIELDS.items():
+        if getattr(cfg, key) > cfg.array_cols:
+            raise ConfigError(f"override {key}={getattr(cfg, key)}: expected a power of two <= array_cols "
+                              f"({cfg.array_cols}); {why}")
     if not 1 <= cfg.max_topk <= cfg.max_experts:
         raise ConfigError(f"max_topk={cfg.max_topk}: expected 1 <= max_topk <= max_experts ({cfg.max_experts}); "
                           "the router keeps max_topk experts per token")

@@ -135,31 +135,24 @@ def top_parameters(config, addr_w: int = 64) -> dict[str, object]:
     The RTL reads ACT and the weight buffer as windows of 16-byte banks: array_cols must be a power of two >= 16
     (every board's derived configuration has 64), ln_lanes (LN_LANES) and softmax_lanes (SM_LANES, the GEMM
     softmax unit's datapath lanes) powers of two <= array_cols. ConfigError otherwise."""
+    from vitaccel.errors import ConfigError
+
     cols = int(config.array_cols)
     if cols < 16 or cols & (cols - 1):
-        from vitaccel.errors import ConfigError
-
         raise ConfigError(f"array_cols = {cols}: the RTL needs a power of two >= 16 (ACT / weight-buffer windows "
                           "are whole 16-byte banks)")
-    lanes = int(config.ln_lanes)
-    if lanes < 1 or lanes & (lanes - 1) or lanes > cols:
-        from vitaccel.errors import ConfigError
-
-        raise ConfigError(f"ln_lanes = {lanes}: the RTL needs a power of two <= array_cols ({cols}) (vitaccel_ln_seq "
-                          "splits one ACT window of array_cols int16 into beats of ln_lanes)")
+    for field, why in (("ln_lanes", "vitaccel_ln_seq splits one ACT window of array_cols int16 into beats of "
+                                    "ln_lanes"),
+                       ("softmax_lanes", "vitaccel_softmax serves array_cols / softmax_lanes lane groups on one "
+                                         "datapath")):
+        n = int(getattr(config, field))
+        if n < 1 or n & (n - 1) or n > cols:
+            raise ConfigError(f"{field} = {n}: the RTL needs a power of two <= array_cols ({cols}) ({why})")
     beat = int(config.axi_data_bits) // 8
     if 2 * cols < beat + 16:  # vitaccel_dma cuts STORE beats out of one ACT window (W = 2 COLS bytes)
-        from vitaccel.errors import ConfigError
-
         raise ConfigError(f"axi_data_bits = {config.axi_data_bits} with array_cols = {cols}: the RTL DMA needs an ACT "
                           f"window (2 x array_cols = {2 * cols} bytes) of at least one AXI beat + 16 bytes "
                           f"({beat + 16}); use array_cols >= {1 << ((beat + 15) // 2).bit_length()} or narrower AXI ports")
-    sm_lanes = int(config.softmax_lanes)
-    if sm_lanes < 1 or sm_lanes & (sm_lanes - 1) or sm_lanes > cols:
-        from vitaccel.errors import ConfigError
-
-        raise ConfigError(f"softmax_lanes = {sm_lanes}: the RTL needs a power of two <= array_cols ({cols}) "
-                          "(vitaccel_softmax serves array_cols / softmax_lanes lane groups on one datapath)")
     return {
         "CONFIG_HASH": f"32'h{config.config_hash():08x}",
         "DATA_W": int(config.axi_data_bits),
@@ -169,8 +162,8 @@ def top_parameters(config, addr_w: int = 64) -> dict[str, object]:
         "ROWS": int(config.array_rows),
         "COLS": int(config.array_cols),
         "PACK": int(config.macs_per_dsp),
-        "LN_LANES": lanes,
-        "SM_LANES": sm_lanes,
+        "LN_LANES": int(config.ln_lanes),
+        "SM_LANES": int(config.softmax_lanes),
         "MAX_TOKENS": int(config.max_tokens),
         "MAX_EXPERTS": int(config.max_experts),
         "MAX_TOPK": int(config.max_topk),
