@@ -36,6 +36,48 @@ def golden(mode: int, acc, bias, mult, shift, res, gate, table) -> np.ndarray:
     return saturate(res + c, RESIDUAL_BITS, True)
 
 
+# round_shift targets at every saturation / clamp boundary: int8, int16, int24, int32 and the hardware's 33-bit
+# window of 2 p >>> s (|round_shift| >= 2^31 forces saturation in every mode)
+BOUNDS = [127, 128, (1 << 15) - 1, 1 << 15, (1 << 23) - 1, 1 << 23, (1 << 31) - 1, 1 << 31, (1 << 32) - 1, 1 << 32,
+          1 << 33, 3 << 32]
+N_CORNERS = 7
+
+
+def boundary_lanes(gen: np.random.Generator, lanes: int, mode: int, mult: np.ndarray, gate: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(acc + bias, shift) per lane such that round_shift((acc + bias) * mult [* gate], shift) lands on or next to
+    +-BOUNDS (or the exact ACC32 limits), shifts spread over 0..63."""
+    g = gate if mode == Epilogue.MOE_COMBINE else 1
+    out = np.zeros(lanes, dtype=np.int64)
+    shift = gen.integers(0, 64, lanes)
+    for n in range(lanes):
+        if mode == Epilogue.ACC32:  # the compiler's bound |out| < 2^31, both ends exactly
+            out[n] = int(gen.choice([(1 << 31) - 1, (1 << 31) - 2, -(1 << 31), -(1 << 31) + 1, 0, -1]))
+            continue
+        s = int(shift[n])
+        f = max(int(mult[n]) * g, 1)
+        # the golden datapath bound |p| + 2^62 < 2^63 (MOE_COMBINE); a 33-bit sum times 16 bits otherwise
+        lim = (1 << 61) if mode == Epilogue.MOE_COMBINE else (1 << 48)
+        amax = (1 << 29) if mode == Epilogue.MOE_COMBINE else (1 << 32) - 2
+        if gen.random() < 0.4:  # the product itself just past +-2^m: one bit above a run of sign bits, m at the
+            # edges of the shifter's 16-bit coarse windows (bits 47 / 48 and 63 of 2 p) or anywhere
+            m = int(gen.choice([47, 48, 62, int(gen.integers(30, 62))]))
+            m = min(m, lim.bit_length() - 1)
+            if gen.random() < 0.5:
+                shift[n] = int(gen.integers(0, 16))
+            a = -((-(1 << m)) // f) if gen.random() < 0.5 else -((1 << m) // f) - 1
+            out[n] = min(max(a, -amax), amax)
+            continue
+        k = int(gen.choice(BOUNDS)) * int(gen.choice([-1, 1])) + int(gen.integers(-1, 2))
+        if abs(k) << s > lim:  # target out of reach at this shift: use the largest reachable shift
+            s = max(0, (lim // max(abs(k), 1)).bit_length() - 1)
+            shift[n] = s
+        target = (k << s) + int(gen.integers(-1, 2)) * (1 << max(s - 1, 0))  # on / next to the rounding half
+        a = target // f + int(gen.integers(0, 2))
+        out[n] = min(max(a, -amax), amax)
+    return out, shift
+
+
 def random_beat(gen: np.random.Generator, lanes: int, mode: int, corner: int) -> dict[str, np.ndarray | int]:
     big = 1 << 30
     acc = gen.integers(-big, big, lanes)
@@ -72,6 +114,22 @@ def random_beat(gen: np.random.Generator, lanes: int, mode: int, corner: int) ->
     elif corner == 4:  # zero multiplier / zero gate
         mult[:] = 0
         gate = 0
+    elif corner == 5:  # powers of two and their neighbours, every shift 0..63 across lanes
+        a = gen.integers(0, 30 if mode == Epilogue.MOE_COMBINE else 32, lanes)
+        sgn = np.where(gen.random(lanes) < 0.5, -1, 1)
+        acc = np.clip(sgn * (np.left_shift(1, a) - gen.integers(0, 2, lanes)), -(1 << 31), (1 << 31) - 1)
+        bias[:] = 0
+        mult = np.where(gen.random(lanes) < 0.2, gen.choice([0, 1, (1 << 16) - 1], lanes),
+                        np.left_shift(1, gen.integers(0, 16, lanes)) - gen.integers(0, 2, lanes))
+        shift = (np.arange(lanes) * 9 + int(gen.integers(0, 64))) % 64
+        gate = int(gen.choice([0, 1, (1 << 16) - 1, 1 << int(gen.integers(0, 16))]))
+    elif corner == 6:  # round_shift on / next to every saturation and clamp boundary, both signs
+        gate = int(gen.integers(1, 1 << 16))
+        out, shift = boundary_lanes(gen, lanes, mode, mult, gate)
+        acc = out // 2
+        bias = out - acc
+        if mode in (Epilogue.RESADD, Epilogue.MOE_COMBINE):  # residual 0 or +-1 keeps the boundary
+            res = gen.integers(-1, 2, lanes)
     return {"acc": acc, "bias": bias, "mult": mult, "shift": shift.astype(np.int64), "res": res, "gate": gate}
 
 
@@ -79,6 +137,7 @@ def random_beat(gen: np.random.Generator, lanes: int, mode: int, corner: int) ->
 async def epilogue_all_modes(dut):
     c = tbutil.cfg()
     lanes = int(dut.LANES.value)
+    tbl_w = int(dut.TBL_W.value)
     gen = tbutil.rng()
     build = Path(c["table_dir"])
     tables = [read_mem(gelu_mem(s_in, s_out, build / f"gelu_{i}.mem"), 8)
@@ -88,15 +147,15 @@ async def epilogue_all_modes(dut):
     n_beats = int(c.get("beats", 60))
     for phase, (p_valid, p_ready) in enumerate(tbutil.backpressure_modes()):
         table = tables[phase % len(tables)]
-        for a, v in enumerate(table.tolist()):  # run-time table load through the write port
+        for a in range(0, len(table), tbl_w):  # run-time table load through the write port, TBL_W entries a write
             await FallingEdge(dut.clk)
-            dut.tbl_we.value, dut.tbl_addr.value, dut.tbl_wdata.value = 1, a, v & 0xFF
+            dut.tbl_we.value, dut.tbl_addr.value, dut.tbl_wdata.value = 1, a, pack(table[a:a + tbl_w], 8)
         await FallingEdge(dut.clk)
         dut.tbl_we.value = 0
         beats, expect = [], []
         for i in range(n_beats):
             mode = MODES[i % len(MODES)] if i < 5 * len(MODES) else MODES[int(gen.integers(0, len(MODES)))]
-            corner = (i // len(MODES)) % 5 if i < 5 * len(MODES) else 0
+            corner = (i // len(MODES)) % N_CORNERS if i < N_CORNERS * len(MODES) else int(gen.integers(0, N_CORNERS))
             b = random_beat(gen, lanes, mode, corner)
             beats.append({"in_mode": int(mode), "in_acc": pack(b["acc"], 32), "in_bias": pack(b["bias"], 32),
                           "in_mult": pack(b["mult"], 16), "in_shift": pack(b["shift"], 6),

@@ -18,7 +18,7 @@ from cocotb.triggers import FallingEdge, RisingEdge
 
 import tbutil
 from vitaccel.boards.accel import derive_accelerator_config
-from vitaccel.isa import BSrc, Epilogue, Opcode
+from vitaccel.isa import BSrc, Epilogue, Opcode, uarch
 from vitaccel.isa import spec as isa
 from vitaccel.isa.regmap import ErrorCode
 from vitaccel.isa.uarch import b_operand_fits
@@ -45,10 +45,29 @@ class RefSim(IsaSimulator):
         return out
 
 
+def trans_tile_cycles(cfg: Any, ins: Any, m: int, ct: int, rt: int) -> int:
+    """Drain + emission clocks of one trans-output tile (column tile ct, row tile rt) from its real addresses:
+    the drain writes one byte plane per clock (ACC32: each row four clocks; a row takes at least its COLS /
+    EPI_LANES epilogue slices), then per output column (int8) its
+    1-2 windows, or (ACC32) four plane reads and chunks of R bytes of its rows * 4, each 1-2 windows."""
+    r, c, w = cfg.array_rows, cfg.array_cols, 2 * cfg.array_cols
+    acc = Epilogue(ins.get("epi")) == Epilogue.ACC32
+    es = 4 if acc else 1
+    nval, nrows = min(c, ins.get("n") - ct * c), min(r, m - rt * r)
+    h = c // cfg.epilogue_lanes  # a drained row: its epilogue slices; held for its planes: planes + h - 1
+    total = r * (es + h - 1 if es > 1 else h)
+    for col in range(nval):
+        base = ins.get("dst") + (ct * c + col) * ins.get("dst_pitch") + rt * r * es
+        chunks = [(q, min(r, nrows * es - q)) for q in range(0, nrows * es, r)] if acc else [(0, nrows)]
+        total += (4 if acc else 0) + sum(-(-((base + q) % 16 + ln) // w) for q, ln in chunks)
+    return total
+
+
 def cycle_formula(cfg: Any, ins: Any, m: int) -> int:
     """start -> done cycles of vitaccel_gemm_seq for a GEMM that completes (m: rows after queue resolution).
 
-    Within ~15 cycles of the RTL for every form except SOFTMAX (within ~20): the log prints both."""
+    Within ~15 cycles of the RTL for every form except SOFTMAX (within ~20): the log prints both. Trans outputs
+    (REQ8 / GELU8 / ACC32, B in WBUF) with one column tile are exact: tests with `check_cycles` assert it."""
     r, c = cfg.array_rows, cfg.array_cols
     w = 2 * c
     n, k = ins.get("n"), ins.get("k")
@@ -61,20 +80,29 @@ def cycle_formula(cfg: Any, ins: Any, m: int) -> int:
     has_shift = has_rec and epi != Epilogue.ACC32
     trans = ins.get("trans") and epi != Epilogue.SOFTMAX
     f = c // cfg.softmax_lanes if epi == Epilogue.SOFTMAX else 1  # lane groups sharing the softmax's pass 1
-    beat = 2 if epi == Epilogue.ACC32 and not trans else f
+    h = c // cfg.epilogue_lanes  # epilogue slices per row; ACC32 holds a row 2 clocks: 2 + h - 1
+    beat = max(f, 2 + h - 1 if epi == Epilogue.ACC32 and not trans else h)
     setup = ((m + 3) if ins.get("gather") or epi == Epilogue.MOE_COMBINE else 0) \
         + ((cd(n, c) + 2) if has_shift else 1) + 1 + (18 if epi == Epilogue.GELU8 else 0) \
         + ((k * cd(n, w) + 2) if ins.get("bsrc") == BSrc.ACT else 1)
     t_tile = max(k, r * beat, r * nwk)
-    if trans:
-        es = 4 if epi == Epilogue.ACC32 else 1
-        t_tile = max(t_tile, r + min(c, n) * cd(15 + r * es, w))
     par = (4 if epi == Epilogue.ACC32 else 7) if has_rec and ins.get("bsrc") == BSrc.WBUF else 0
     body = r + 1 + nt * mt * t_tile + nt * par
+    if trans:
+        # tile by tile: the k-steps of a tile end max(K, R * ceil(K / W)) after the previous one's (the first one's
+        # K after the first A fill; the first column tile's record windows overlap that fill); its rows are out
+        # GEMM_PIPE later, its drain + emission start then or when the previous tile's emission ends. Exact for one
+        # column tile (each further column tile's record windows are charged in full here)
+        kend = setup + r + 1 + max(0, par - r - 1) + (nt - 1) * par
+        end = 0
+        for i, (ct, rt) in enumerate((ct, rt) for ct in range(nt) for rt in range(mt)):
+            kend += k if i == 0 else max(k, r * nwk)
+            end = max(kend + uarch.GEMM_PIPE, end) + trans_tile_cycles(cfg, ins, m, ct, rt)
+        return end
     if f > 1:  # a column tile's last row tile: its rv valid rows drain in f clocks each
         rv = m - (mt - 1) * r
         body = r + 1 + nt * ((mt - 1) * t_tile + max(k, f * rv + r - rv, r * nwk)) + nt * par
-    tail = r * beat + 10
+    tail = r * beat + uarch.GEMM_PIPE - 1
     if epi == Epilogue.SOFTMAX:
         # two-context softmax + double-buffered P transposer: pass 2 of column tile ct is hidden behind
         # the k-steps of ct + 1. After the last score row (row (m - 1) % r of the last row tile) + divider and
@@ -86,7 +114,7 @@ def cycle_formula(cfg: Any, ins: Any, m: int) -> int:
         rem = m - w * (cm - 1)
         last = w * (cm - 1) + max(rem, nl if cm > 1 else 0) + nl
         chain = min(m, w) + cm * n - (nt - 1) * mt * t_tile
-        tail = f * ((m - 1) % r) + 33 + 2 * (f - 1) + max(last, chain)
+        tail = f * ((m - 1) % r) + uarch.SOFTMAX_DRAIN + 2 * (f - 1) + max(last, chain)
     return setup + body + tail
 
 
@@ -162,7 +190,7 @@ class Gen:
         return (x + 15) // 16 * 16
 
     def instr(self, mem: Mem, shape: tuple[int, int, int] | None = None,
-              epi: Epilogue | None = None) -> tuple[Any, list[bool]]:
+              epi: Epilogue | None = None, force_trans: bool = False) -> tuple[Any, list[bool]]:
         g, cfg = self.g, self.cfg
         mt = cfg.max_tokens
         ab, wbb = cfg.act_buffer_bytes, cfg.weight_buffer_bytes
@@ -199,7 +227,7 @@ class Gen:
         gather = int(g.random() < 0.3)
         if shape is not None:  # fixed layer shapes: the compiler's forms (B in WBUF, Q.K^T with B in ACT)
             bsrc = int(BSrc.ACT) if epi == Epilogue.SOFTMAX else int(BSrc.WBUF)
-            trans = int(epi == Epilogue.SOFTMAX)
+            trans = int(epi == Epilogue.SOFTMAX or force_trans)  # (REQ8^T as Q^T, or any ACC32 / GELU8^T)
             qrows = gather = 0
         if epi == Epilogue.SOFTMAX:
             m = min(m, mt)
@@ -325,7 +353,8 @@ async def gemm_seq_random(dut):
     rows, cols = int(dut.ROWS.value), int(dut.COLS.value)
     cfg = replace(derive_accelerator_config("zcu102"), array_rows=rows, array_cols=cols,
                   act_buffer_bytes=int(dut.ACT_BYTES.value), weight_buffer_bytes=int(dut.WBUF_BYTES.value),
-                  max_tokens=int(dut.MAX_TOKENS.value), softmax_lanes=int(dut.SM_LANES.value))
+                  max_tokens=int(dut.MAX_TOKENS.value), softmax_lanes=int(dut.SM_LANES.value),
+                  epilogue_lanes=int(dut.EPI_LANES.value))
     gen = tbutil.rng()
     mem = Mem(dut, cfg)
     for name in ("start", "q_routed", "q_experts", "q_len", "q_rd_token", "q_rd_weight", "wbuf_full"):
@@ -337,13 +366,18 @@ async def gemm_seq_random(dut):
     cocotb.start_soon(mem.serve())
     gn = Gen(cfg, gen, float(c.get("p_err", 0.3)))
     shapes = [tuple(s) for s in c.get("shapes", [])]
-    jobs: list[tuple[Any, Any]] = [(s, Epilogue[e]) for s, e in
-                                   zip(shapes, c.get("shape_epis", ["REQ8"] * len(shapes)), strict=False)]
-    jobs += [(None, None)] * int(c.get("n_random", 20))
+    # shape_trans: trans output for that fixed shape; check_cycles: assert rtl == cycle_formula for fixed shapes
+    # with trans outputs (exact when every tile is limited by its drain + emission)
+    jobs: list[tuple[Any, Any, bool]] = [
+        (s, Epilogue[e], bool(t)) for s, e, t in
+        zip(shapes, c.get("shape_epis", ["REQ8"] * len(shapes)), c.get("shape_trans", [0] * len(shapes)),
+            strict=False)]
+    jobs += [(None, None, False)] * int(c.get("n_random", 20))
+    check_cycles = bool(c.get("check_cycles", False))
     stats: dict[str, int] = {}
     ran = 0
-    for shape, epi in jobs:
-        ins, loaded = gn.instr(mem, shape, epi)
+    for shape, epi, tr in jobs:
+        ins, loaded = gn.instr(mem, shape, epi, tr)
         if ins is None:
             continue
         ref = RefSim(cfg)
@@ -399,11 +433,17 @@ async def gemm_seq_random(dut):
                                     f"(got {mem.act[diff[0]]}, want {ref.act[diff[0]]}): {desc}")
             from vitaccel.perf.timing import gemm_cycles
 
-            model = gemm_cycles(cfg, m_eff, ins.get("n"), ins.get("k"), Epilogue(ins.get("epi")), ins.get("bsrc"))
+            model = gemm_cycles(cfg, m_eff, ins.get("n"), ins.get("k"), Epilogue(ins.get("epi")), ins.get("bsrc"),
+                                pimm=bool(ins.get("pimm")), trans=bool(ins.get("trans")),
+                                gather=bool(ins.get("gather")))
+            formula = cycle_formula(cfg, ins, m_eff)
             dut._log.info(f"CYCLES {Epilogue(ins.get('epi')).name} m={m_eff} n={ins.get('n')} k={ins.get('k')} "
                           f"bsrc={ins.get('bsrc')} pimm={ins.get('pimm')} trans={ins.get('trans')} "
                           f"gather={ins.get('gather')} qrows={ins.get('qrows')}: rtl {cyc} model {model} "
-                          f"formula {cycle_formula(cfg, ins, m_eff)}")
+                          f"formula {formula}")
+            if (check_cycles and shape is not None and tr and Epilogue(ins.get("epi")) != Epilogue.SOFTMAX
+                    and ins.get("n") <= cfg.array_cols):
+                assert cyc == formula, f"{cyc} cycles, cycle_formula says {formula}: {desc}"
             key = f"ok_{Epilogue(ins.get('epi')).name}"
         else:
             assert np.array_equal(mem.act, before), f"ACT changed on error {code.name}: {desc}"

@@ -63,3 +63,44 @@ async def mac_array_random_and_corners(dut):
                         f"expected {exp[r].tolist()}"
                     )
         dut._log.info("%d tiles bit-exact at p_valid=%.2f p_ready=%.2f", len(tiles), p_valid, p_ready)
+
+
+@cocotb.test()
+async def mac_array_long_k(dut):
+    """Tiles as deep as the ISA allows (k field: 16 bit): the packed DSP's P register wraps (|S1| * 2^18 >= 2^47
+    from K ~ 16,450 at |B * A| = 32,640) and the low-field carry counter reaches its largest magnitude
+    (K = 65,535: |S0| = 2,139,062,400, just below 2^31). Skipped unless the config names the K values."""
+    ks = [int(k) for k in tbutil.cfg().get("long_k", [])]
+    if not ks:
+        return
+    rows, cols = int(dut.ROWS.value), int(dut.COLS.value)
+    gen = tbutil.rng()
+    await tbutil.start(dut)
+    # per K: uint8 255 x int8 -128 / 127 (the largest product magnitudes, both signs, per column pair), then random
+    b_row = np.array([-128 if c % 2 == 0 else 127 for c in range(cols)])
+    b_row2 = np.array([127 if c % 2 == 0 else -128 for c in range(cols)])
+    tiles = []
+    for kk in ks:
+        tiles.append((np.full((rows, kk), 255), np.tile(b_row, (kk, 1)), True))
+        tiles.append((np.full((rows, kk), 255), np.tile(b_row2, (kk, 1)), True))
+        tiles.append((gen.integers(0, 256, (rows, kk)), gen.integers(-128, 128, (kk, cols)), True))
+    beats, expect = [], []
+    for a, b, uns in tiles:
+        kk = a.shape[1]
+        for k in range(kk):
+            beats.append({"in_a": pack(a[:, k], 8), "in_b": pack(b[k, :], 8), "in_a_unsigned": int(uns),
+                          "in_first": int(k == 0), "in_last": int(k == kk - 1)})
+        expect.append(a.astype(np.int64) @ b.astype(np.int64))
+    for e in expect:  # the sums themselves never leave int32 (the ISA bound): nothing here relies on a wrap
+        assert np.all(np.abs(e) < (1 << 31))
+    src = Source(dut, "in_valid", "in_ready", 1.0, gen)
+    snk = Sink(dut, "out_valid", "out_ready", 1.0, gen)
+    cocotb.start_soon(src.send(beats))
+    got = await snk.collect(len(tiles) * rows, ["out_acc"])
+    for t, exp in enumerate(expect):
+        for r in range(rows):
+            row = unpack(got[t * rows + r]["out_acc"], cols, 32)
+            if not np.array_equal(row, exp[r]):
+                raise AssertionError(f"K = {tiles[t][0].shape[1]} tile {t} row {r}: got {row.tolist()} "
+                                     f"expected {exp[r].tolist()}")
+    dut._log.info("long-K tiles %s bit-exact", ks)

@@ -21,18 +21,26 @@ Z = derive_accelerator_config("zcu102")
 
 def test_gemm_cycles_by_hand() -> None:
     # qkv of m3vit-tiny on 33x64 (req record in the weight buffer): setup 3 + shift check of 9 windows (+1),
-    # first A fill 33, 9 column tiles x 4 row tiles x K = 192 clocks (K dominates the 33-row drain and the
-    # 33 * ceil(192/128) = 66-clock A fill), 7 record windows per column tile, last drain 33, pipeline 11
-    assert gemm_cycles(Z, 129, 576, 192, Epilogue.REQ8, BSrc.WBUF) == 3 + (9 + 1) + 33 + 9 * 4 * 192 + 9 * 7 + 33 + 11
-    # int16 residual add: one W-byte window per row (W = 2C), so max(K = 64, 33) per tile
-    assert gemm_cycles(Z, 33, 64, 64, Epilogue.RESADD, BSrc.WBUF) == 3 + (1 + 1) + 33 + 64 + 7 + 33 + 11
+    # first A fill 33, 9 column tiles x 4 row tiles x K = 192 clocks (K dominates the 33-row drain at two epilogue
+    # slices per row, 66, and the 33 * ceil(192/128) = 66-clock A fill), 7 record windows per column tile, last
+    # drain 33 rows x 2 slices (epilogue_lanes = 32), pipeline 12
+    assert Z.epilogue_lanes == 32
+    assert gemm_cycles(Z, 129, 576, 192, Epilogue.REQ8, BSrc.WBUF) == 3 + (9 + 1) + 33 + 9 * 4 * 192 + 9 * 7 + 66 + 12
+    # the whole 64-lane epilogue: one row per clock
+    z64 = replace(Z, epilogue_lanes=64)
+    assert gemm_cycles(z64, 129, 576, 192, Epilogue.REQ8, BSrc.WBUF) == 3 + (9 + 1) + 33 + 9 * 4 * 192 + 9 * 7 + 33 + 12
+    # int16 residual add: one W-byte window per row (W = 2C), so max(K = 64, 33 x 2 slices) per tile
+    assert gemm_cycles(Z, 33, 64, 64, Epilogue.RESADD, BSrc.WBUF) == 3 + (1 + 1) + 33 + 66 + 7 + 66 + 12
+    assert gemm_cycles(z64, 33, 64, 64, Epilogue.RESADD, BSrc.WBUF) == 3 + (1 + 1) + 33 + 64 + 7 + 33 + 12
     # Q.K^T with the softmax (immediates): B (Q^T, 64 x 129) copied into the B-operand buffer in 64 * 2 windows;
     # 3 column tiles x 4 row tiles x K = 64; each tile's second pass hides under the next tile's k-steps, the last
-    # tile's tail shows: (129 - 1) % 33 + 33, then its 129 rows (128 + 1) and its one P window (1 column)
-    # (one softmax lane per column: softmax_lanes = 64; the shared datapath is in tests/test_softmax_lanes.py)
-    assert gemm_cycles(replace(Z, softmax_lanes=64), 129, 129, 64, Epilogue.SOFTMAX, BSrc.ACT, pimm=True,
-                       trans=True) == (
-        3 + (64 * 2 + 1) + 33 + 3 * 4 * 64 + 1 + 29 + 33 + (128 + 1 + 1))  # 1126, measured on the RTL
+    # tile's tail shows: (129 - 1) % 33 + 34, then its 129 rows (128 + 1) and its one P window (1 column)
+    # (one softmax lane and one epilogue lane per column: softmax_lanes = epilogue_lanes = 64; the shared datapath
+    # is in tests/test_softmax_lanes.py)
+    z64 = replace(Z, softmax_lanes=64, epilogue_lanes=64)
+    assert gemm_cycles(z64, 129, 129, 64, Epilogue.SOFTMAX, BSrc.ACT, pimm=True, trans=True) == (
+        3 + (64 * 2 + 1) + 33 + 3 * 4 * 64 + 1 + 29 + 34 + (128 + 1 + 1))  # 1127 (RTL: 1126 before the DSP
+    # accumulator added its clock; sim/test_gemm_seq.py m3vit shapes: every GEMM + 1 on the RTL)
 
 
 def test_dma_cycles_by_hand() -> None:

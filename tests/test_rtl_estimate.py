@@ -15,11 +15,29 @@ def _need_yosys():
 
 @pytest.mark.parametrize("family,pack", [("xcup", 2), ("xc7", 1)])
 def test_mac_array_dsp_packing(family, pack):
+    """Synthesized in full (DSP slices included): one multiplier per two int8 MACs on UltraScale+."""
     _need_yosys()
     rows, cols = 2, 4
-    spec = est.BlockSpec("mac_array", "vitaccel_mac_array", ("vitaccel_mac_array.sv",), {})
+    spec = est.BlockSpec("mac_array", "vitaccel_mac_array", ("vitaccel_dsp_macc.sv", "vitaccel_mac_array.sv"), {})
     r = est.synth(spec, {"ROWS": rows, "COLS": cols, "PACK": pack}, family)
     assert r["counts"]["dsp"] == rows * cols // pack  # two int8 MACs share one DSP48E2 on UltraScale+
+    assert r["cells"].get("DSP48E2" if family == "xcup" else "DSP48E1") == rows * cols // pack
+
+
+def test_dsp_macc_is_one_dsp_slice():
+    """vitaccel_dsp_macc (counted as one DSP in the estimate, DSP_BOXES) is a pure DSP pattern: yosys maps it to
+    exactly one DSP48E1 with no LUT, carry or flip-flop (A / B / M / P registers, the restart mux as OPMODE, the
+    clock enables as CE pins), at the DSP48E1's 25-bit port width."""
+    _need_yosys()
+    spec = est.BlockSpec("dsp_macc", "vitaccel_dsp_macc", ("vitaccel_dsp_macc.sv",), {})
+    r = est.synth(spec, {"A_W": 25, "B_W": 9}, "xc7")
+    assert r["counts"] == {"lut": 0.0, "ff": 0.0, "dsp": 1.0, "bram36": 0.0, "carry": 0.0}
+    # the MAC array as the estimate reads it (zcu102's spec, at 3 rows): DSP slices as empty boxes, one DSP each
+    mac = next(s for s in est.block_specs(_zcu102_cfg()) if s.name == "mac_array")
+    assert mac.blackbox == ("vitaccel_dsp_macc.sv",)
+    r = est.synth(mac, {**mac.params, "ROWS": 3, "COLS": 4}, "xcup")
+    assert r["cells"]["vitaccel_dsp_macc"] == 3 * 2
+    assert r["counts"]["dsp"] == 3 * 2 and "DSP48E2" not in r["cells"]
 
 
 @pytest.mark.slow

@@ -22,20 +22,25 @@
 //   side chan : per drained row: residual row (RESADD / MOE: one ACT read, priority over the A fill), gate
 //   params    : per column tile, bias / mult / shift lanes from the record (7 WBUF windows, double buffered)
 //   writeback : int8 one window per row, int16 one window per row, int32 two windows per row; trans: the tile
-//               is collected, then each output column leaves as ROWS values (byte enables, 1-2 windows);
+//               is collected one byte plane per clock, then each output column leaves as ROWS values (byte
+//               enables, 1-2 windows; ACC32: the drain holds each row 4 clocks, a column is 4 plane reads,
+//               then 4 chunks of ROWS bytes of 1-2 windows each);
 //               SOFTMAX: rows (epilogue SOFTMAX mode = z, bias 0) of column tile ct feed vitaccel_softmax (two
 //               contexts: pass 2 of ct overlaps pass 1 / the k-steps of ct + 1); the pass-2 rows are
 //               collected W at a time in a double-buffered COLS x W transposer (one buffer fills while the
 //               other leaves as W-byte windows of P rows).
 //
 // Cycles start -> done (m = rows after queue resolution, cd = ceil-div, W = 2 * COLS; sim/tb_gemm_seq.py
-// cycle_formula): m = 0: 1; else setup + R + 1 + nt*mt*t_tile + nt*par + R*beat + 10 with
+// cycle_formula): m = 0: 1; else setup + R + 1 + nt*mt*t_tile + nt*par + R*beat + GEMM_PIPE - 1 with
 //   setup  = (m + 3 if gather or MOE) + (cd(n, COLS) + 2 if a record shift is checked else 1) + 1
-//            + (18 if GELU8) + (k * cd(n, W) + 2 if bsrc = ACT else 1)
-//   t_tile = max(k, R*beat, R*cd(k, W) [, trans: R + min(COLS, n) * cd(15 + R*size, W)]), beat = 2 for ACC32
-//            non-trans else 1; par = 7 (ACC32: 4) record windows per column tile when B is in WBUF
-//   SOFTMAX: tail R*beat + 10 becomes (m - 1) % R + 33 + max(last, chain) (pass 2 of every column tile but the
-//            last hidden), cm = cd(m, W), nl = n - (nt - 1) * COLS, rem = m - W * (cm - 1),
+//            + (GEMM_TABLE_LOAD if GELU8) + (k * cd(n, W) + 2 if bsrc = ACT else 1)
+//   t_tile = max(k, R*beat, R*cd(k, W) [, trans: R + min(COLS, n) * cd(15 + R, W); ACC32 trans:
+//            4 R + min(COLS, n) * (4 + 4 cd(15 + R, W))]), beat = max(2 for ACC32 non-trans else F, COLS /
+//            EPI_LANES) (F = COLS / SM_LANES for SOFTMAX, else 1); par = 7 (ACC32: 4)
+//            record windows per column tile when B is in WBUF. Trans outputs with one column tile exactly:
+//            tile by tile, drain + emission start at max(k-steps end + GEMM_PIPE, previous emission end)
+//   SOFTMAX: tail R*beat + GEMM_PIPE - 1 becomes (m - 1) % R + SOFTMAX_DRAIN + max(last, chain) (pass 2 of every
+//            column tile but the last hidden), cm = cd(m, W), nl = n - (nt - 1) * COLS, rem = m - W * (cm - 1),
 //            last  = W * (cm - 1) + max(rem, cm > 1 ? nl : 0) + nl   (last tile: pass-2 rows, its P windows)
 //            chain = min(m, W) + cm * n - (nt - 1) * mt * t_tile     (all P windows, when they outrun k-steps)
 module vitaccel_gemm_seq #(
@@ -50,6 +55,7 @@ module vitaccel_gemm_seq #(
     /* verilator lint_on UNUSEDPARAM */
     parameter int NS          = 3,
     parameter int SM_LANES    = COLS, // softmax datapath lanes (AcceleratorConfig.softmax_lanes, a power of two <= COLS)
+    parameter int EPI_LANES   = COLS, // epilogue lanes (AcceleratorConfig.epilogue_lanes, a power of two <= COLS)
     localparam int W  = 32'(vitaccel_isa_pkg::UA_ACT_WORD_COLS) * COLS
 ) (
     input  logic                clk,
@@ -98,7 +104,7 @@ module vitaccel_gemm_seq #(
     localparam int SBW = (NS > 1) ? $clog2(NS) : 1;
     localparam int PW  = (W > 1) ? $clog2(W) : 1;
     localparam int AIW = (NS * ROWS > 1) ? $clog2(NS * ROWS) : 1;
-    localparam int TWW = (ROWS * 4 + 16 > W) ? 2 * W : W;   // transposed column bytes incl. alignment offset
+    localparam int TWW = (ROWS + 16 > W) ? 2 * W : W;   // one transposed chunk (ROWS bytes) incl. its offset
 
     // ---------------- fields (instr is stable from dispatch until done) ----------------
     logic        f_pimm, f_u8, f_bsrc_act, f_gather, f_trans, f_qrows, f_wbuf;
@@ -251,9 +257,11 @@ module vitaccel_gemm_seq #(
     /* verilator lint_on UNUSEDSIGNAL */
     logic               tbl_we;
     logic [7:0]         tbl_addr;
-    logic [127:0]       tbl_wdata;
+    localparam int GTW = 32'(vitaccel_isa_pkg::UA_GELU_TABLE_WRITE_BYTES);  // GELU table entries per write (<= COLS)
+    logic [8*GTW-1:0]   tbl_wdata;
 
-    vitaccel_gemm_core #(.ROWS(ROWS), .COLS(COLS), .PACK(PACK), .TBL_W(16)) u_core (
+    // the table is written in S_TBL only (after the previous GEMM is done, before the first k-step): TBL_SP = 1
+    vitaccel_gemm_core #(.ROWS(ROWS), .COLS(COLS), .PACK(PACK), .TBL_W(GTW), .TBL_SP(1), .EPI_LANES(EPI_LANES)) u_core (
         .clk, .rst_n,
         .in_valid, .in_ready, .in_a, .in_b, .in_a_unsigned(f_u8), .in_first, .in_last,
         .rs_valid, .rs_ready, .rs_mode(f_epi), .rs_bias, .rs_mult, .rs_shift, .rs_res,
@@ -302,7 +310,7 @@ module vitaccel_gemm_seq #(
     assign tb_addr    = f_param + r_to + cnt;
     assign tbl_we     = ph_v && (st == S_TBL);
     assign tbl_addr   = ph_i[7:0];
-    assign tbl_wdata  = wb_rd_data[127:0];
+    assign tbl_wdata  = wb_rd_data[8*GTW-1:0];
 
     logic sh_bad;
     always_comb begin
@@ -391,7 +399,7 @@ module vitaccel_gemm_seq #(
                     end
                 end
                 S_TBL: begin
-                    if (tb_rd) cnt <= cnt + 32'd16;
+                    if (tb_rd) cnt <= cnt + 32'(GTW);
                     else if (!ph_v) st <= S_PRE;
                 end
                 S_PRE: begin
@@ -718,10 +726,15 @@ module vitaccel_gemm_seq #(
     logic [31:0] wb_ct, wb_rt, wb_r, wb_grow, wb_c0, wb_nval;
     logic        wb_valid_row, wb_end;
     logic        ph2;                         // ACC32: second window of the row
-    logic [31:0] t_col, t_win, t_nwin, t_base, t_nrows;
+    logic [31:0] t_col, t_win, t_nwin, t_base, t_nrows, t_cb, t_len;
     logic        t_emit;                      // trans: emitting the collected tile
-    logic [TWW*8-1:0] t_vec, t_sh;
-    logic [TWW-1:0]   t_be, t_be0;
+    logic        t_ld;                        // trans ACC32: reading the column's four byte planes into t_acc
+    logic        t_qn;                        // trans ACC32: another chunk of the column follows
+    logic [1:0]  t_ph, t_pl, t_q;             // trans ACC32: plane written (drain), plane read, chunk written
+    logic [TWW*8-1:0] t_vec, t_shl;
+    logic [TWW-1:0]   t_be0, t_bel;
+    logic [W*8-1:0]   t_sh;
+    logic [W-1:0]     t_be;
     logic [RI-1:0]  wb_ri;
     logic [TW-1:0]  wb_ti;
 
@@ -734,7 +747,14 @@ module vitaccel_gemm_seq #(
     assign wb_ti        = TW'(wb_grow);
     assign t_nrows      = (32'(mrows) - wb_rt * 32'(ROWS) > 32'(ROWS)) ? 32'(ROWS) : 32'(mrows) - wb_rt * 32'(ROWS);
     assign t_base       = f_dst + (wb_c0 + t_col) * 32'(f_dp) + wb_rt * 32'(ROWS) * es;
-    assign t_nwin       = ((t_base & 32'd15) + t_nrows * es + 32'(W - 1)) / 32'(W);
+    // a column leaves in chunks of at most ROWS bytes (int8: one; ACC32: bytes [q ROWS, (q + 1) ROWS) of its
+    // t_nrows * 4, up to four), each as 1-2 windows
+    assign t_cb         = t_base + 32'(t_q) * 32'(ROWS);
+    assign t_len        = !is_acc ? t_nrows
+                        : (t_nrows * 32'd4 - 32'(t_q) * 32'(ROWS) > 32'(ROWS)) ? 32'(ROWS)
+                        : t_nrows * 32'd4 - 32'(t_q) * 32'(ROWS);
+    assign t_nwin       = ((t_cb & 32'd15) + t_len + 32'(W - 1)) / 32'(W);
+    assign t_qn         = is_acc && t_q != 2'd3 && (32'(t_q) + 32'd1) * 32'(ROWS) < t_nrows * 32'd4;
 
     // softmax: one unit with two contexts (vitaccel_softmax CONTEXTS = 2): pass 1 of column tile ct + 1 runs
     // while ct is divided and emits pass 2; column tiles leave in order. pf_ct = column tiles fully taken.
@@ -753,30 +773,38 @@ module vitaccel_gemm_seq #(
     );
     assign sm_in_valid  = run && is_sm && out_valid && wb_valid_row;
 
-    // transposed column vector of the collected tile (column t_col), shifted to the window
+    // transposed column chunk of the collected tile (column t_col), shifted to the window
     // (continuous assigns, not an always_comb with a '0 default then part-select writes: on Icarus that block
     //  glitched t_vec -> t_sh -> the write-port always_comb -> ... and looped at zero delay in the full top)
-    // The tile (ROWS rows of COLS int32, written one row per clock, read one column per clock) in skewed banks
-    // instead of ROWS x COLS x 32 flip-flops with a COLS : 1 multiplexer per output bit: T[r][c] lives in 32-bit
-    // bank (r + c) mod TB at address r; a row write is the row rotated by r (common address), a column read is
-    // bank b at address (b - c) mod TB, rotated back by c (banks whose address is >= ROWS feed unused lanes).
+    // The tile (ROWS rows of COLS int32) in skewed byte banks, one byte plane per clock, instead of ROWS x COLS x
+    // 32 flip-flops with a COLS : 1 multiplexer per output bit: byte plane p of T[r][c] lives in 8-bit bank
+    // (r + c) mod TB at address {r, p} (4 ROWS entries: at ROWS 33, 1.1k LUT less than {p, r}, yosys standalone);
+    // a plane write is byte p of the row's lanes rotated by r (common address), a column read is bank b at
+    // address {(b - c) mod TB, p}, rotated back by c (banks whose row is >= ROWS feed unused lanes). int8 outputs
+    // use plane 0 only (a row per clock, a column per window). ACC32 holds each drained row four clocks (planes
+    // 0-3), reads a column's four planes into t_acc (four clocks), then writes it as chunks of ROWS bytes: the
+    // rotations move bytes, not int32 lanes, and the window shifter one chunk.
     localparam int TB  = 1 << $clog2((ROWS > COLS) ? ROWS : COLS);   // a power of two >= ROWS, COLS
     localparam int TBW = $clog2(TB);
-    logic [ROWS*32-1:0] t_c32;
-    logic [ROWS*8-1:0]  t_c8;
+    logic [ROWS*8-1:0]  t_c8, t_chk;
+    logic [ROWS*32-1:0] t_acc;            // ACC32: byte 4 r + p = plane p of row r of column t_col
+    logic [COLS*8-1:0]  tw_pb;            // byte plane t_ph of the drained row
     logic               t_we, out_fire;
     logic [TBW-1:0]     tw_r, tr_c;
-    logic [TB*32-1:0]   tw_rot, tr_bank;
+    logic [TB*8-1:0]    tw_rot, tr_bank;
     /* verilator lint_off UNUSEDSIGNAL */
-    logic [2*TB*32-1:0] tw_dbl, tr_dbl;   // one half of each is used (of tr_dbl: ROWS lanes)
+    logic [2*TB*8-1:0]  tw_dbl, tr_dbl;   // one half of each is used (of tr_dbl: ROWS lanes)
     /* verilator lint_on UNUSEDSIGNAL */
-    assign t_we   = rst_n && out_fire;
+    assign t_we   = rst_n && run && trans_w && out_valid && !t_emit && !wb_end;
     assign tw_r   = TBW'(wb_r);
     assign tr_c   = TBW'(t_col);
-    assign tw_dbl = {(TB*32)'(out_data), (TB*32)'(out_data)} << (32 * tw_r);
-    assign tw_rot = tw_dbl[2*TB*32-1:TB*32];             // bank b = lane (b - r) mod TB
+    for (genvar c = 0; c < COLS; c++) begin : g_tpb
+        assign tw_pb[8*c +: 8] = out_data[32*c + 8*32'(t_ph) +: 8];
+    end
+    assign tw_dbl = {(TB*8)'(tw_pb), (TB*8)'(tw_pb)} << (8 * tw_r);
+    assign tw_rot = tw_dbl[2*TB*8-1:TB*8];               // bank b = lane (b - r) mod TB
     for (genvar b = 0; b < TB; b++) begin : g_tbank
-        logic [31:0]    tmem [ROWS];
+        logic [7:0]     tmem [4 * ROWS];                   // address {row, plane}
         logic [TBW-1:0] tc;
         /* verilator lint_off UNUSEDSIGNAL */
         logic [TBW-1:0] tra;                               // bits above RI: rows >= ROWS, unused lanes
@@ -784,22 +812,32 @@ module vitaccel_gemm_seq #(
         assign tc  = TBW'(b) - tw_r;                       // lane of row wb_r that bank b holds
         assign tra = TBW'(b) - tr_c;                       // row of column t_col that bank b holds
         always_ff @(posedge clk) begin
-            if (t_we && 32'(tc) < 32'(COLS)) tmem[wb_ri] <= tw_rot[32*b +: 32];
+            if (t_we && 32'(tc) < 32'(COLS)) tmem[{wb_ri, t_ph}] <= tw_rot[8*b +: 8];
         end
-        assign tr_bank[32*b +: 32] = tmem[RI'(tra)];
+        assign tr_bank[8*b +: 8] = tmem[{RI'(tra), t_pl}];
     end
-    assign tr_dbl = {tr_bank, tr_bank} >> (32 * tr_c);  // lane r = bank (r + c) mod TB
-    for (genvar r = 0; r < ROWS; r++) begin : g_tvec
-        assign t_c32[32*r +: 32] = tr_dbl[32*r +: 32];
-        assign t_c8[8*r +: 8]    = tr_dbl[32*r +: 8];
+    assign tr_dbl = {tr_bank, tr_bank} >> (8 * tr_c);    // lane r = bank (r + c) mod TB
+    assign t_c8   = tr_dbl[ROWS*8-1:0];                  // plane t_pl (0 unless an ACC32 column is read)
+    always_ff @(posedge clk) begin
+        if (t_emit && t_ld) begin
+            for (int r = 0; r < ROWS; r++) begin
+                for (int p = 0; p < 4; p++) begin
+                    if (t_pl == 2'(p)) t_acc[8*(4*r + p) +: 8] <= t_c8[8*r +: 8];
+                end
+            end
+        end
     end
+    assign t_chk = (t_q == 2'd0) ? t_acc[0 +: ROWS*8]        : (t_q == 2'd1) ? t_acc[ROWS*8 +: ROWS*8]
+                 : (t_q == 2'd2) ? t_acc[2*ROWS*8 +: ROWS*8] :                 t_acc[3*ROWS*8 +: ROWS*8];
     for (genvar i = 0; i < TWW; i++) begin : g_tbe
-        assign t_be0[i] = 32'(i) < t_nrows * es;
+        assign t_be0[i] = 32'(i) < t_len;
     end
-    assign t_vec = is_acc ? (TWW*8)'(t_c32) : (TWW*8)'(t_c8);
+    assign t_vec = (TWW*8)'(is_acc ? t_chk : t_c8);
     // (separate assigns: Icarus re-triggers an always_comb that reads what it writes)
-    assign t_sh = (t_vec << (8 * (t_base & 32'd15))) >> (8 * 32'(W) * t_win);
-    assign t_be = (t_be0 << (t_base & 32'd15)) >> (32'(W) * t_win);
+    assign t_shl = t_vec << (8 * (t_cb & 32'd15));
+    assign t_bel = t_be0 << (t_cb & 32'd15);
+    assign t_sh  = t_win[0] ? t_shl[TWW*8-1 -: W*8] : t_shl[W*8-1:0];   // window 1 exists only if TWW = 2 W
+    assign t_be  = t_win[0] ? t_bel[TWW-1 -: W]     : t_bel[W-1:0];
 
     // softmax transposer, double buffered: 2 x W rows x COLS lanes. Buffer pf fills (W pass-2 rows or up to the
     // last row of the column tile) while buffer pe emits its columns as W-byte windows of P rows.
@@ -847,7 +885,7 @@ module vitaccel_gemm_seq #(
             if (is_sm) begin
                 out_ready = !wb_valid_row || sm_in_ready;
             end else if (trans_w) begin
-                out_ready = !t_emit;
+                out_ready = !t_emit && (!is_acc || t_ph == 2'd3);
             end else if (is_acc) begin
                 out_ready = ph2;
             end else begin
@@ -860,10 +898,10 @@ module vitaccel_gemm_seq #(
             act_wr_data = p_vec;
             for (int i = 0; i < W; i++) act_wr_be[i] = 32'(i) < p_n[pe];
         end else if (run && trans_w && t_emit) begin
-            act_wr_en   = t_col < wb_nval;
-            act_wr_addr = (t_base & ~32'd15) + t_win * 32'(W);
-            act_wr_data = t_sh[W*8-1:0];
-            act_wr_be   = t_be[W-1:0];
+            act_wr_en   = t_col < wb_nval && !t_ld;
+            act_wr_addr = (t_cb & ~32'd15) + t_win * 32'(W);
+            act_wr_data = t_sh;
+            act_wr_be   = t_be;
         end else if (run && !is_sm && !trans_w && out_valid && wb_valid_row && !wb_end) begin
             act_wr_en = 1'b1;
             if (is_acc) begin
@@ -895,14 +933,19 @@ module vitaccel_gemm_seq #(
         if (!rst_n || st != S_RUN) begin
             wb_ct <= '0;  wb_rt <= '0;  wb_r <= '0;  ph2 <= 1'b0;
             t_emit <= 1'b0;  t_col <= '0;  t_win <= '0;
+            t_ld <= 1'b0;  t_ph <= '0;  t_pl <= '0;  t_q <= '0;
             p_cnt <= '0;  p_m0 <= '0;  p_col <= '0;  p_ct <= '0;  pf_ct <= '0;
             p_full <= '0;  p_lst <= '0;  pf <= 1'b0;  pe <= 1'b0;
         end else begin
             if (is_acc && !trans_w && out_valid && !wb_end) ph2 <= !ph2;
+            if (is_acc && trans_w && out_valid && !wb_end && !t_emit) t_ph <= t_ph + 2'd1;
             if (out_fire) begin
                 if (wb_r == 32'(ROWS - 1)) begin
                     wb_r <= '0;
-                    if (trans_w) t_emit <= 1'b1;
+                    if (trans_w) begin
+                        t_emit <= 1'b1;
+                        t_ld   <= is_acc;
+                    end
                     else if (wb_rt + 32'd1 == mt) begin
                         wb_rt <= '0;
                         wb_ct <= wb_ct + 32'd1;
@@ -913,12 +956,19 @@ module vitaccel_gemm_seq #(
                     wb_r <= wb_r + 32'd1;
                 end
             end
-            // trans: emit the collected tile, one window per clock
+            // trans: emit the collected tile, one window per clock (ACC32: per column four plane reads first)
             if (t_emit) begin
-                if (t_col < wb_nval && t_win + 32'd1 < t_nwin) begin
+                if (t_ld) begin
+                    t_pl <= t_pl + 2'd1;
+                    if (t_pl == 2'd3) t_ld <= 1'b0;
+                end else if (t_col < wb_nval && t_win + 32'd1 < t_nwin) begin
                     t_win <= t_win + 32'd1;
+                end else if (t_qn) begin
+                    t_win <= '0;
+                    t_q   <= t_q + 2'd1;
                 end else begin
                     t_win <= '0;
+                    t_q   <= '0;
                     if (t_col + 32'd1 >= wb_nval) begin
                         t_col  <= '0;
                         t_emit <= 1'b0;
@@ -930,6 +980,7 @@ module vitaccel_gemm_seq #(
                         end
                     end else begin
                         t_col <= t_col + 32'd1;
+                        t_ld  <= is_acc;
                     end
                 end
             end

@@ -30,6 +30,7 @@ module vitaccel_top #(
     parameter int          PACK        = 2,    // AcceleratorConfig.macs_per_dsp
     parameter int          LN_LANES    = 4,    // AcceleratorConfig.ln_lanes (a power of two <= COLS)
     parameter int          SM_LANES    = COLS, // AcceleratorConfig.softmax_lanes (a power of two <= COLS)
+    parameter int          EPI_LANES   = COLS, // AcceleratorConfig.epilogue_lanes (a power of two <= COLS)
     parameter int          MAX_TOKENS  = 256,  // AcceleratorConfig.max_tokens
     parameter int          MAX_EXPERTS = 32,   // AcceleratorConfig.max_experts
     parameter int          MAX_TOPK    = 4     // AcceleratorConfig.max_topk
@@ -519,7 +520,8 @@ module vitaccel_top #(
     logic [15:0]       q_len, q_len_t, q_rd_index, q_rd_token, q_rd_weight;
 
     vitaccel_gemm_seq #(.ACT_BYTES(ACT_BYTES), .WBUF_BYTES(WBUF_BYTES), .ROWS(ROWS), .COLS(COLS), .PACK(PACK),
-                        .MAX_TOKENS(MAX_TOKENS), .MAX_EXPERTS(MAX_EXPERTS), .SM_LANES(SM_LANES)) u_gemm (
+                        .MAX_TOKENS(MAX_TOKENS), .MAX_EXPERTS(MAX_EXPERTS), .SM_LANES(SM_LANES),
+                        .EPI_LANES(EPI_LANES)) u_gemm (
         .clk, .rst_n, .instr(instr_c), .wbuf_full(wf_c), .chk_code(g_chk), .start(g_start), .busy(g_busy),
         .done(g_done), .err_code(g_err),
         .act_rd_en(g_act_rd_en), .act_rd_addr(g_act_rd_addr), .act_rd_data,

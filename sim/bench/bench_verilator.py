@@ -33,7 +33,8 @@ def main() -> int:
     out = toolchain.build_dir() / "bench" / "verilator_mac_array"
     out.mkdir(parents=True, exist_ok=True)
     tb = Path(__file__).with_name("bench_mac_array_tb.sv")
-    srcs = [*map(str, generated_sources()), str(toolchain.rtl_dir() / "vitaccel_mac_array.sv"), str(tb)]
+    srcs = [*map(str, generated_sources()),
+            *(str(toolchain.rtl_dir() / f) for f in ("vitaccel_dsp_macc.sv", "vitaccel_mac_array.sv")), str(tb)]
     exe = out / "Vbench_mac_array_tb"
     t0 = time.monotonic()
     if not exe.is_file() or any(Path(s).stat().st_mtime > exe.stat().st_mtime for s in srcs):

@@ -31,6 +31,12 @@ Derivation rules (defaults; every field can be overridden explicitly):
   (of 274k) and 192 to 160 DSP, while m3vit-tiny's Q.K^T (K = 64 against 33 rows x 2 clocks) costs +0.28 %
   modelled cycles. An override must be a power of two <= array_cols (vitaccel_softmax GROUPS = array_cols /
   softmax_lanes).
+- Epilogue lanes: epilogue_lanes = array_cols / 2 when array_cols >= EPILOGUE_SHARE_MIN_COLS (64), else array_cols.
+  vitaccel_gemm_core passes each drained row through the epilogue as array_cols / epilogue_lanes lane slices on
+  successive clocks (a row drains every array_cols / epilogue_lanes clocks, so t_tile >= that many clocks per
+  row). Why: on zcu102 the epilogue's 64 lanes cost ~25k LUT and 256 DSPs in the yosys estimate; 32 lanes save
+  ~12.6k LUT (~9k net of the slice multiplexer) and 128 DSPs for +1.1 % modelled m3vit-tiny cycles (only GEMMs
+  with K < 2 x rows drain-bound). An override must be a power of two <= array_cols.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ ACT_MAX_BYTES = 1 << 20  # cap of the derived activation buffer (see the module 
 BUFFER_GRANULE = 1024  # 1 KiB: the HDL rounds each buffer up to whole RAM blocks itself
 LN_DEFAULT_LANES = 32  # LayerNorm lanes cap: ~290 DSPs fewer than 64 lanes for +1.5 % m3vit-tiny cycles (docstring)
 SOFTMAX_SHARE_MIN_COLS = 64  # arrays at least this wide share the softmax datapath over two lane groups (docstring)
+EPILOGUE_SHARE_MIN_COLS = 64  # arrays at least this wide pass each row through the epilogue in two slices
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,7 @@ class AcceleratorConfig:
     max_topk: int = 4  # ROUTE top-k capacity of the router (topk > max_topk is UNSUPPORTED)
     ln_lanes: int = LN_DEFAULT_LANES  # int16 channels per clock of the LayerNorm unit (power of two <= array_cols)
     softmax_lanes: int = MAX_COLS // 2  # datapath lanes of the GEMM's softmax unit (power of two <= array_cols)
+    epilogue_lanes: int = MAX_COLS // 2  # lanes of the GEMM epilogue (power of two <= array_cols)
 
     @property
     def macs_per_cycle(self) -> int:
@@ -126,6 +134,11 @@ def default_softmax_lanes(cols: int) -> int:
     return cols // 2 if cols >= SOFTMAX_SHARE_MIN_COLS else cols
 
 
+def default_epilogue_lanes(cols: int) -> int:
+    """Derived epilogue lanes: array_cols / 2 for arrays of >= EPILOGUE_SHARE_MIN_COLS columns, else all."""
+    return cols // 2 if cols >= EPILOGUE_SHARE_MIN_COLS else cols
+
+
 def default_fields(board: BoardConfig) -> dict[str, Any]:
     """The derived (non-overridden) AcceleratorConfig fields for a board."""
     macs = _pow2_floor(int(board.dsp * DSP_FRACTION_FOR_ARRAY) * board.macs_per_dsp)
@@ -151,6 +164,7 @@ def default_fields(board: BoardConfig) -> dict[str, Any]:
         "param_buffer_bytes": _granule(budget * PARAM_FRACTION),
         "ln_lanes": default_ln_lanes(rows, cols),
         "softmax_lanes": default_softmax_lanes(cols),
+        "epilogue_lanes": default_epilogue_lanes(cols),
     }
 
 
@@ -159,11 +173,12 @@ LANE_FIELDS = {
     "ln_lanes": "the LayerNorm unit reads its lanes from one ACT window of array_cols int16 channels",
     "softmax_lanes": "the softmax unit's datapath lanes serve array_cols / softmax_lanes lane groups of the "
                      "array_cols score columns",
+    "epilogue_lanes": "the epilogue takes each array row as array_cols / epilogue_lanes lane slices",
 }
 _POW2_FIELDS = ("array_cols", *LANE_FIELDS)  # rows may be any positive count (see the module docstring)
 _INT_FIELDS = (
     "array_rows", "array_cols", "axi_ports", "weight_buffer_bytes", "act_buffer_bytes", "param_buffer_bytes",
-    "max_tokens", "max_experts", "max_topk", "ln_lanes", "softmax_lanes",
+    "max_tokens", "max_experts", "max_topk", "ln_lanes", "softmax_lanes", "epilogue_lanes",
 )
 
 
@@ -219,6 +234,8 @@ def derive_accelerator_config(
         fields["ln_lanes"] = default_ln_lanes(fields["array_rows"], fields["array_cols"])
     if "softmax_lanes" not in (overrides or {}):
         fields["softmax_lanes"] = default_softmax_lanes(fields["array_cols"])
+    if "epilogue_lanes" not in (overrides or {}):
+        fields["epilogue_lanes"] = default_epilogue_lanes(fields["array_cols"])
     cfg = AcceleratorConfig(**fields)
     for key, why in LANE_FIELDS.items():
         if getattr(cfg, key) > cfg.array_cols:

@@ -14,9 +14,10 @@ DISPATCH_QUEUE_DEPTH = 8  # instruction FIFOs between the dispatcher and the DMA
 FETCH_BURST_INSTRS = 16  # instructions per program-fetch burst (16 x 32 B = 512 B)
 ACT_WORD_COLS = 2  # ACT port width = ACT_WORD_COLS * array_cols bytes per clock (128 B for C = 64)
 GEMM_SETUP = 3  # GEMM: start, checks, first phase (the record shift scan / B preload add their own clocks)
-GEMM_PIPE = 11  # GEMM: first A-tile fill to first k-step (+ R clocks) and last row out of the epilogue to done
-GEMM_TABLE_LOAD = 18  # GELU8: the 256-entry table, 16 entries per clock, + 2
-SOFTMAX_DRAIN = 33  # SOFTMAX: last row into pass 1 -> reciprocal -> first pass-2 row of the last column tile
+GEMM_PIPE = 12  # GEMM: first A-tile fill to first k-step (+ R clocks) and last row out of the epilogue to done
+GELU_TABLE_WRITE_BYTES = 16  # GELU8 table entries written per clock into every epilogue lane (RTL TBL_W)
+GEMM_TABLE_LOAD = 256 // GELU_TABLE_WRITE_BYTES + 2  # GELU8: the 256-entry table, then 2 clocks
+SOFTMAX_DRAIN = 34  # SOFTMAX: last row into pass 1 -> reciprocal -> first pass-2 row of the last column tile
 LN_PIPE = 40  # LAYERNORM latency: record header, the row's statistics, isqrt + reciprocal pipeline, first output
 LN_PARAM_SETUP = 8  # LAYERNORM: record header reads and checks before gamma / beta stream in
 ROUTE_LANES = 4  # tokens routed in parallel (one softmax/top-k lane each, experts serial; 16 cost 34k LUT)

@@ -36,8 +36,9 @@ def resources(cfg: AcceleratorConfig) -> dict[str, Any]:
     board = load_board(cfg.board)
     from vitaccel.isa.uarch import vector_lanes
 
-    lanes = vector_lanes(cfg.array_rows, cfg.array_cols)  # epilogue / softmax lanes; LayerNorm's are cfg.ln_lanes
-    dsp = cfg.array_dsps + lanes * (EPILOGUE_DSP_PER_COL + SOFTMAX_DSP_PER_COL) + LN_ROUTE_DSP
+    lanes = vector_lanes(cfg.array_rows, cfg.array_cols)  # softmax lanes; LayerNorm's are cfg.ln_lanes
+    epi_lanes = min(lanes, cfg.epilogue_lanes)
+    dsp = cfg.array_dsps + epi_lanes * EPILOGUE_DSP_PER_COL + lanes * SOFTMAX_DSP_PER_COL + LN_ROUTE_DSP
     onchip = cfg.act_buffer_bytes + 2 * cfg.weight_buffer_bytes + cfg.param_buffer_bytes
     bram_bytes = onchip
     uram = 0

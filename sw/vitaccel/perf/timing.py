@@ -51,7 +51,9 @@ def gemm_cycles(cfg: AcceleratorConfig, m: int, n: int, k: int, epi: Epilogue, b
     (one C-byte weight-buffer window per clock), the GELU table, and for B in ACT the copy into the B-operand
     buffer (K * ceil(N / W) ACT windows). Per tile max(K, R * beat, R * ceil(K / W), transposed writes): K k-steps,
     the drain (one row per clock, two for int32), the A-tile fill (one W-byte ACT window per clock, overlapped),
-    for trans outputs one window per output column. Per column tile the record's bias / mult / shift windows
+    for trans outputs the drain into the tile transposer then one window per output column (ACC32 + trans: four
+    clocks per drained row, per column four plane reads and four R-byte chunks of one window each: 4R + 8 min(C, N)
+    on zcu102, unused by compiled models). Per column tile the record's bias / mult / shift windows
     (7, or 4 for ACC32's bias) share the weight-buffer port with B. SOFTMAX: two softmax contexts alternate per
     column tile, so a tile's second pass (M rows, then ceil(M / W) P windows per column) runs under the next tile's
     k-steps; the last tile's tail is exposed. With F = C / cfg.softmax_lanes > 1 lane groups sharing the softmax's
@@ -63,9 +65,12 @@ def gemm_cycles(cfg: AcceleratorConfig, m: int, n: int, k: int, epi: Epilogue, b
     mt, nt = _cdiv(m, r), _cdiv(n, c)
     softmax = epi == Epilogue.SOFTMAX
     groups = c // cfg.softmax_lanes if softmax else 1  # softmax: clocks per score row in and out
-    size = {Epilogue.ACC32: 4, Epilogue.RESADD: 2, Epilogue.MOE_COMBINE: 2}.get(epi, 1)
     transposed = trans and not softmax
-    beat = 2 if epi == Epilogue.ACC32 and not transposed else groups
+    # clocks per drained row: the epilogue's H = C / epilogue_lanes lane slices, the softmax's F lane groups, ACC32's
+    # two windows; a row the sequencer holds for h > 1 clocks (ACC32) costs h + H - 1 (its successor's slices
+    # only move on once it has left)
+    slices = c // cfg.epilogue_lanes
+    beat = max(groups, 2 + slices - 1 if epi == Epilogue.ACC32 and not transposed else slices)
     has_rec = not pimm
     has_shift = has_rec and epi != Epilogue.ACC32
     setup = (uarch.GEMM_SETUP
@@ -73,8 +78,12 @@ def gemm_cycles(cfg: AcceleratorConfig, m: int, n: int, k: int, epi: Epilogue, b
              + (_cdiv(n, c) + 1 if has_shift else 0)
              + (uarch.GEMM_TABLE_LOAD if epi == Epilogue.GELU8 else 0)
              + (k * _cdiv(n, w) + 1 if bsrc == BSrc.ACT else 0))
-    t_tile = max(k, r * beat, r * _cdiv(k, w),
-                 r + min(c, n) * _cdiv(15 + r * size, w) if transposed else 0)
+    # trans outputs: the tile transposer moves byte planes (int8: plane 0; ACC32: the drain holds each row 4 clocks
+    # for planes 0-3, each column is 4 plane reads then 4 chunks of R bytes), each column / chunk 1-2 windows
+    planes = 4 if epi == Epilogue.ACC32 else 1
+    t_trans = r * (planes + slices - 1 if planes > 1 else slices) + min(c, n) * (
+        (planes if planes > 1 else 0) + planes * _cdiv(15 + r, w))
+    t_tile = max(k, r * beat, r * _cdiv(k, w), t_trans if transposed else 0)
     params = ((4 if epi == Epilogue.ACC32 else 7) if has_rec and bsrc == BSrc.WBUF else 0)
     if softmax and groups > 1:  # a column tile's last row tile drains its rv valid rows in F clocks each
         rv = m - (mt - 1) * r
@@ -91,7 +100,7 @@ def gemm_cycles(cfg: AcceleratorConfig, m: int, n: int, k: int, epi: Epilogue, b
     # in t_tile; a column tile's last row tile takes max(K, F * rv + R - rv)), the last tile's valid rows F clocks
     # each, then F - 1 clocks while stage A holds the last row and F - 1 while the groups' sums enter the dividers;
     # pass 2 still emits a row per clock. Measured (sim/tb_gemm_seq.py, Verilator, 33 x 64, F = 2): model - RTL =
-    # +3 clocks on (129, 129, 64) (1175 vs 1172) and the other m3vit-like shapes, +26 on (256, 80, 32); F = 1 exact
+    # +3 clocks on (129, 129, 64) (1176 vs 1173) and the other m3vit-like shapes, +26 on (256, 80, 32); F = 1 exact
     cm, last_cols = _cdiv(m, w), n - (nt - 1) * c
     last = w * (cm - 1) + max(m - w * (cm - 1), last_cols if cm > 1 else 0) + last_cols
     chain = min(m, w) + cm * n - (nt - 1) * mt * t_tile

