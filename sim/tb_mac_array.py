@@ -72,6 +72,7 @@ async def mac_array_long_k(dut):
     (K = 65,535: |S0| = 2,139,062,400, just below 2^31). Skipped unless the config names the K values."""
     ks = [int(k) for k in tbutil.cfg().get("long_k", [])]
     if not ks:
+        dut._log.info("mac_array_long_k: no long_k in the config, nothing to run (sim/test_mac_array.py -m slow)")
         return
     rows, cols = int(dut.ROWS.value), int(dut.COLS.value)
     gen = tbutil.rng()
