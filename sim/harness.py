@@ -23,6 +23,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from glob import escape as glob_escape
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,9 @@ from vitaccel.rtlgen.params import generated_sources
 
 SIM_DIR = Path(__file__).resolve().parent
 SIMULATORS = ("icarus", "verilator")
+# Variants of a block configuration already covered by a quick test on both simulators: `make test` runs them on
+# Verilator only (seconds) and `make test-all` adds Icarus (which simulates the larger blocks 10-50x slower).
+VERILATOR_QUICK = (pytest.param("icarus", marks=pytest.mark.slow), "verilator")
 
 
 def waves_requested() -> bool:
@@ -135,12 +139,56 @@ def build(block: Block, sim: str) -> tuple[Path, float]:
                 log_file=str(log),
             )
         except (SystemExit, RuntimeError) as exc:
-            tail = log.read_text()[-4000:] if log.is_file() else ""
-            pytest.fail(f"{sim} build of {block.toplevel} {dict(block.parameters)} failed ({exc}):\n{tail}")
+            pytest.fail(f"{sim} build of {block.toplevel} {dict(block.parameters)} failed ({exc}):\n"
+                        f"{_build_failure_summary(log, bdir)}")
         if sim == "verilator":
             _save_runtime(bdir, runtime)
+            _drop_intermediates(bdir)
         stamp.write_text(key)
+        _prune_stale_builds(bdir)
     return bdir, time.monotonic() - t0
+
+
+# Lines of a failed build log that name the cause (compiler and Verilator errors, a full disk, a killed
+# compiler); shown before the log tail so a truncated CI report still carries them.
+_BUILD_ERROR = re.compile(r"error|fatal|no space left|killed|cannot allocate|signal", re.IGNORECASE)
+
+
+def _build_failure_summary(log: Path, bdir: Path) -> str:
+    """The error lines of a failed build's log, then its tail, then the free disk space of the build tree."""
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    errors = [ln for ln in text.splitlines() if _BUILD_ERROR.search(ln)][:20]
+    free_mb = shutil.disk_usage(bdir if bdir.exists() else bdir.parent).free // 2**20
+    head = "\n".join(errors) if errors else "(no error line in the build log)"
+    return f"error lines:\n{head}\nfree disk space under {bdir.parent}: {free_mb} MiB\nlog tail:\n{text[-2000:]}"
+
+
+def _drop_intermediates(bdir: Path) -> None:
+    """Delete a finished Verilator build's precompiled headers (2 x ~75 MB each, only needed while compiling):
+    without this, every cached configuration keeps ~150 MB and a full regression fills a small disk."""
+    for gch in bdir.glob("*.gch"):
+        gch.unlink(missing_ok=True)
+
+
+def _prune_stale_builds(bdir: Path) -> None:
+    """Delete older builds of the same block and parameters (same tag, other source hash): they can only be
+    reused if the sources go back to exactly that state, and each one costs disk. Builds in use by another
+    process hold their lock and are left alone."""
+    tag = bdir.name.rsplit("-", 1)[0]
+    for other in bdir.parent.glob(f"{glob_escape(tag)}-*"):
+        if other == bdir or not other.is_dir() or other.name.rsplit("-", 1)[0] != tag:
+            continue
+        lock = bdir.parent / f".{other.name}.lock"
+        with open(lock, "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue
+            try:
+                shutil.rmtree(other, ignore_errors=True)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        lock.unlink(missing_ok=True)
 
 
 # Verilator's runtime library objects depend only on the installed Verilator headers (their .d files list

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import SIMULATORS, Block, run
+from harness import SIMULATORS, VERILATOR_QUICK, Block, run
 
 pytestmark = pytest.mark.sim
 
@@ -24,7 +24,7 @@ def test_gemm_seq_quick(sim, request):
     run(_block(**QUICK), sim, "tb_gemm_seq", {"n_random": 40, "p_err": 0.3}, seed=5, record=request)
 
 
-@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("sim", VERILATOR_QUICK)
 def test_gemm_seq_shared_softmax_quick(sim, request):
     """SM_LANES < COLS (zcu102's softmax: two lane groups per datapath lane): SOFTMAX shapes with one and several
     column / row tiles, bit-exact (cycles vs gemm_cycles in the log)."""
@@ -34,7 +34,7 @@ def test_gemm_seq_shared_softmax_quick(sim, request):
         record=request)
 
 
-@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("sim", VERILATOR_QUICK)
 def test_gemm_seq_epilogue_slices_quick(sim, request):
     """EPI_LANES = COLS / 2 (zcu102's epilogue: two lane slices per drained row) with SM_LANES = COLS / 2, every
     epilogue form incl. errors, bit-exact (cycles vs gemm_cycles in the log)."""
@@ -78,7 +78,7 @@ TRANS_SHAPES = [([7, 20, 9], "REQ8"), ([7, 20, 9], "ACC32"), ([3, 16, 16], "ACC3
                 ([5, 17, 8], "GELU8"), ([8, 1, 12], "REQ8"), ([23, 40, 3], "ACC32")]
 
 
-@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("sim", VERILATOR_QUICK)
 @pytest.mark.parametrize("rows", [3, 17])
 def test_gemm_seq_trans_quick(sim, rows, request):
     """Trans outputs (REQ8 / GELU8 / ACC32) through the byte-plane tile transposer: R = 3 (ACC32 chunks at
@@ -88,7 +88,7 @@ def test_gemm_seq_trans_quick(sim, rows, request):
     run(_block(**p), sim, "tb_gemm_seq", _trans_cfg(TRANS_SHAPES), seed=9, record=request)
 
 
-@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("sim", VERILATOR_QUICK)
 def test_gemm_seq_trans_epilogue_slices_quick(sim, request):
     """Trans outputs with two epilogue slices per row (EPI_LANES = COLS / 2, as on zcu102): the tile drain takes
     max(planes, slices) clocks per row; bit-exact, cycles == cycle_formula exactly for one column tile."""

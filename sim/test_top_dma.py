@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import SIMULATORS, Block, run
+from harness import SIMULATORS, VERILATOR_QUICK, Block, run
 from vitaccel.boards.accel import derive_accelerator_config
 from vitaccel.rtlgen.params import top_parameters, top_sources
 
@@ -23,7 +23,7 @@ def _block(board: str, act_bytes: int, wbuf_bytes: int, rows: int = 4, cols: int
     return Block("vitaccel_top", SOURCES, top_parameters(cfg, addr_w=40), name="top_dma"), tb
 
 
-@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("sim", VERILATOR_QUICK)
 def test_top_load_store_quick(sim, request):
     block, tb = _block("zcu102", 4096, 1024)
     run(block, sim, "tb_top_dma", {**tb, "n_random": 40 if sim == "verilator" else 16}, seed=31, record=request)
