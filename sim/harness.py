@@ -232,15 +232,19 @@ def _seed_runtime(cache: Path, bdir: Path) -> None:
 
 
 def _save_runtime(bdir: Path, cache: Path) -> None:
+    """Copy a finished build's runtime objects into the shared cache; each file appears atomically (written to a
+    temporary name, then renamed; the .o files last), so a concurrent `_seed_runtime` never sees half a file."""
     if all((cache / f"{o}.o").is_file() for o in _RUNTIME_OBJS):
         return
     with _locked(cache.parent / f".{cache.name}.lock"):
         cache.mkdir(parents=True, exist_ok=True)
-        for o in _RUNTIME_OBJS:
-            for ext in (".o", ".d"):
+        for ext in (".d", ".o"):
+            for o in _RUNTIME_OBJS:
                 src = bdir / f"{o}{ext}"
                 if src.is_file():
-                    shutil.copyfile(src, cache / src.name)
+                    tmp = cache / f".{src.name}.{os.getpid()}.tmp"
+                    shutil.copyfile(src, tmp)
+                    os.replace(tmp, cache / src.name)
 
 
 def _results(xml: Path) -> tuple[int, list[str], float]:
