@@ -19,7 +19,7 @@ from vitaccel.errors import ConfigError
               help="Output folder (default build/bitstream/<board>).")
 @click.option("--accel", type=click.Choice(["hls", "rtl"]), default="hls", show_default=True,
               help="Accelerator implementation: the HLS IP (`vitaccel hls --run` exports it) or the RTL module "
-                   "reference (hw/rtl; its top level executes only part of the ISA so far).")
+                   "accelerator (hw/rtl: every instruction, bit-exact against the ISA simulator in simulation).")
 @click.option("--ip-repo", type=click.Path(path_type=Path), default=None,
               help="--accel hls: IP repository holding the exported IP (default build/hls/<board>/vitaccel_hls/"
                    "solution1/impl/ip).")
@@ -57,9 +57,10 @@ def bitstream_cmd(board: str, out_dir: Path | None, accel: str, ip_repo: Path | 
     print(f"generated the Vivado build for {b.name} ({b.part}, {b.ps_type}, {build.cfg.clock_mhz:g} MHz, accelerator "
           f"{accel}, {len(build.intf.masters)} AXI master(s) -> HP ports) in {build.out}", file=log)
     if accel == "rtl":
-        build.notes.append("the RTL top level executes only part of the ISA so far (LOAD, STORE, IM2COL, GEMM with "
-                           "the REQ8 epilogue; LAYERNORM, ROUTE and the other epilogues stop with status "
-                           "UNSUPPORTED): a bitstream built from it cannot run a model yet; use --accel hls")
+        build.notes.append("the RTL accelerator is verified in simulation only (cocotb / Verilator harness, "
+                           "bit-exact); its fit is a yosys estimate (`vitaccel estimate --board B --rtl`, measured "
+                           "for zcu102) and timing closure at the board clock has not been attempted: check "
+                           "Vivado's utilization and timing reports before using the bitstream")
     for note in build.notes:
         print(f"note: {note}", file=log)
     if check_tcl and shutil.which("tclsh") is None:
