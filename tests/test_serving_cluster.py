@@ -74,7 +74,10 @@ def workers(model_files: list[Path]):
 
 @pytest.fixture(scope="module")
 def cluster4(workers: LocalWorkers):
-    cfg = parse_cluster_config({"deadline_ms": 2000, "unhealthy_after": 3, "probe_interval_ms": 200,
+    # These tests check fusion, request matching and health under load, not latency: the deadline only has to
+    # outlast a stall of a loaded 2-core machine (a 2,000 ms deadline lost 134 of 2,000 requests in `make test`
+    # on 2 cores while a third simulation job ran alongside). Deadline behaviour is tested with short deadlines below.
+    cfg = parse_cluster_config({"deadline_ms": 30000, "unhealthy_after": 3, "probe_interval_ms": 200,
                                 "boards": board_entries(workers.addresses)}, "test-cluster")
     with Cluster(cfg) as c:
         yield c
